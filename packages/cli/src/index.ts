@@ -1,0 +1,3 @@
+export { buildProgram } from './program.js';
+export { progress, type Progress } from './progress.js';
+export { configFor } from './context.js';

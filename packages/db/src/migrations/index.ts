@@ -1,0 +1,10 @@
+import type { ImagoMigration } from './types.js';
+import * as m001 from './001_core.js';
+
+/**
+ * The one ordered list of migrations, run on both SQLite and PostgreSQL.
+ * Append only; never edit a migration that has shipped.
+ */
+export const MIGRATIONS: Record<string, ImagoMigration> = {
+  '001_core': m001,
+};

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Runs every *.test.ts under packages/ and e2e/ with node's test runner (tsx
+// loader), against one throwaway PostgreSQL server started for the run.
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const filters = args.filter((a) => !a.startsWith('--'));
+
+function walk(dir, out) {
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (e === 'node_modules' || e === 'dist') continue;
+    const p = join(dir, e);
+    const st = statSync(p);
+    if (st.isDirectory()) walk(p, out);
+    else if (/\.test\.tsx?$/.test(e)) out.push(p);
+  }
+  return out;
+}
+
+let files = [...walk(join(root, 'packages'), []), ...walk(join(root, 'e2e'), [])].map((f) => relative(root, f)).sort();
+if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
+if (!files.length) {
+  console.error('run-tests: no test files matched');
+  process.exit(1);
+}
+
+const { startPostgres } = await import('../packages/testkit/src/postgres.ts').catch(async () => {
+  // Plain node cannot import .ts; re-exec under tsx.
+  return { startPostgres: null };
+});
+
+if (!startPostgres) {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...process.argv.slice(1)], { stdio: 'inherit', cwd: root });
+  child.on('exit', (code) => process.exit(code ?? 1));
+} else {
+  const server = await startPostgres();
+  console.log(`run-tests: PostgreSQL 15 on port ${server.port}; ${files.length} test files`);
+  const env = { ...process.env, IMAGO_TEST_PG_URL: server.url, IMAGO_LOG_LEVEL: process.env.IMAGO_LOG_LEVEL ?? 'silent' };
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root, env });
+  const stop = () => server.stop();
+  process.on('SIGINT', () => { child.kill('SIGINT'); });
+  child.on('exit', (code) => {
+    stop();
+    process.exit(code ?? 1);
+  });
+}
