@@ -4,6 +4,6 @@ export type * from './core.js';
 
 /**
  * Every table of the platform. Each part adds its tables in a file of its own
- * under `schema/` and extends this interface.
+ * under `schema/` and joins it here with `&`.
  */
-export interface Database extends CoreTables {}
+export type Database = CoreTables;
