@@ -1,0 +1,109 @@
+import { mkdirSync, existsSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createLogger, newSecret, type Config, type Logger } from '@imago/core';
+import { AuditLog } from '@imago/audit';
+import { openDatabase, type ImagoDb } from '@imago/db';
+import { Identity, OidcLogin, systemActor } from '@imago/identity';
+import { createHttpServer, registerAuthRoutes, type App } from '@imago/http';
+
+export interface Platform {
+  config: Config;
+  logger: Logger;
+  db: ImagoDb;
+  audit: AuditLog;
+  identity: Identity;
+  app: App;
+  /** Base URL once listening. */
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface Core {
+  config: Config;
+  logger: Logger;
+  db: ImagoDb;
+  audit: AuditLog;
+  identity: Identity;
+  close(): Promise<void>;
+}
+
+/** Open the shared services (database, audit, identity) without HTTP: what CLI commands use. */
+export async function openCore(config: Config, opts: { logger?: Logger } = {}): Promise<Core> {
+  const logger = opts.logger ?? createLogger({ level: config.log.level });
+  mkdirSync(resolve(config.dataDir), { recursive: true });
+  const db = await openDatabase(config.db.url, { poolSize: config.db.poolSize });
+  const audit = new AuditLog(db);
+  const identity = new Identity(db, audit, config.auth);
+  return { config, logger, db, audit, identity, close: () => db.close() };
+}
+
+export const DEMO_ORGS = [
+  { code: 'HUB', name: 'Imago national hub', kind: 'hub' },
+  { code: 'DEMO1', name: 'Demo General Hospital', kind: 'hospital' },
+  { code: 'UNIV1', name: 'Demo University', kind: 'university' },
+] as const;
+
+export const DEMO_USERS = [
+  { username: 'operator', displayName: 'Olu Operator', grants: [{ role: 'platform_operator', org: null }] },
+  { username: 'siteadmin', displayName: 'Sam Siteadmin', grants: [{ role: 'site_admin', org: 'DEMO1' }] },
+  { username: 'datamanager', displayName: 'Dana Datamanager', grants: [{ role: 'site_data_manager', org: 'DEMO1' }] },
+  { username: 'researcher', displayName: 'Rae Researcher', grants: [{ role: 'researcher', org: 'UNIV1' }] },
+  { username: 'dac', displayName: 'Dee Committee', grants: [{ role: 'dac_member', org: null }] },
+  { username: 'validator', displayName: 'Val Validator', grants: [{ role: 'validator', org: null }] },
+  { username: 'safety', displayName: 'Cleo Safety', grants: [{ role: 'clinical_safety_officer', org: 'DEMO1' }] },
+  { username: 'radiologist', displayName: 'Ray Radiologist', grants: [{ role: 'radiologist', org: 'DEMO1' }] },
+] as const;
+
+/**
+ * Create the demo organisations and users the first time. Passwords are random,
+ * printed once, and kept in DATA/demo-logins.txt (mode 600) for the local user.
+ */
+export async function ensureDemoUsers(core: Core): Promise<Array<{ username: string; password: string; roles: string }>> {
+  const file = join(resolve(core.config.dataDir), 'demo-logins.txt');
+  for (const o of DEMO_ORGS) await core.identity.ensureOrganisation(o.code, o.name, o.kind);
+  const created: Array<{ username: string; password: string; roles: string }> = [];
+  for (const u of DEMO_USERS) {
+    if (await core.identity.findUserByUsername(u.username)) continue;
+    const password = newSecret(12);
+    await core.identity.addUser('system', { username: u.username, displayName: u.displayName, password, grants: u.grants.map((g) => ({ ...g })) });
+    created.push({ username: u.username, password, roles: u.grants.map((g) => (g.org ? `${g.role}@${g.org}` : g.role)).join(', ') });
+  }
+  if (created.length) {
+    const prior = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    writeFileSync(file, prior + created.map((c) => `${c.username}\t${c.password}\t${c.roles}`).join('\n') + '\n', { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  return created;
+}
+
+export function readDemoLogins(config: Config): Array<{ username: string; password: string; roles: string }> {
+  const file = join(resolve(config.dataDir), 'demo-logins.txt');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => {
+    const [username = '', password = '', roles = ''] = l.split('\t');
+    return { username, password, roles };
+  });
+}
+
+/** Start every part of the platform in this process. */
+export async function startPlatform(config: Config, opts: { demo?: boolean; logger?: Logger } = {}): Promise<Platform> {
+  const core = await openCore(config, opts);
+  const { logger, db, audit, identity } = core;
+  const publicUrl = config.http.publicUrl ?? `http://${config.http.host}:${config.http.port}`;
+  const oidc = config.auth.oidc ? new OidcLogin(config.auth.oidc, identity, new URL('/api/auth/oidc/callback', publicUrl).toString()) : undefined;
+  const app = await createHttpServer({ config, logger, db, audit, identity, ...(oidc ? { oidc } : {}) });
+  await registerAuthRoutes(app, { config, logger, db, audit, identity, ...(oidc ? { oidc } : {}) });
+  if (opts.demo) await ensureDemoUsers(core);
+  await app.listen({ host: config.http.host, port: config.http.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.http.port;
+  const url = config.http.publicUrl ?? `http://${config.http.host}:${port}`;
+  await audit.record({ actor: systemActor(), action: 'platform.start', code: 'applicationActivity', resourceType: 'platform', outcome: 'success', detail: { parts: config.parts } });
+  return {
+    config, logger, db, audit, identity, app, url,
+    async close() {
+      await app.close();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,3 @@
+export * from './identity.js';
+export * from './oidc.js';
+export * from './passwords.js';
