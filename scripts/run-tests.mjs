@@ -2,7 +2,8 @@
 // Runs every *.test.ts under packages/ and e2e/ with node's test runner (tsx
 // loader), against one throwaway PostgreSQL server started for the run.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -45,11 +46,21 @@ if (!startPostgres) {
   const server = await startPostgres();
   console.log(`run-tests: PostgreSQL 15 on port ${server.port}; ${files.length} test files`);
   const env = { ...process.env, IMAGO_TEST_PG_URL: server.url, IMAGO_LOG_LEVEL: process.env.IMAGO_LOG_LEVEL ?? 'silent' };
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root, env });
+  const tap = join(mkdtempSync(join(tmpdir(), 'imago-tap-')), 'results.tap');
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files],
+    { stdio: 'inherit', cwd: root, env },
+  );
   const stop = () => server.stop();
   process.on('SIGINT', () => { child.kill('SIGINT'); });
   child.on('exit', (code) => {
     stop();
+    // A plain closing line that any CI reader understands.
+    let text = '';
+    try { text = readFileSync(tap, 'utf8'); } catch { /* no report */ }
+    const count = (k) => Number((new RegExp(`^# ${k} (\\d+)$`, 'm').exec(text) ?? [])[1] ?? 0);
+    console.log(`\n${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped`);
     process.exit(code ?? 1);
   });
 }

@@ -18,3 +18,17 @@ export function peerEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 /** Debian's python with pydicom; `python3` on PATH may be another build. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+export interface Backend {
+  name: 'sqlite' | 'postgres';
+  /** A fresh, empty database URL of this backend. */
+  url(): Promise<string>;
+}
+
+/** Both database backends, for suites that must run on each. */
+export function dbBackends(): Backend[] {
+  return [
+    { name: 'sqlite', url: async () => `sqlite:${join(tempDir('imago-db-'), 'test.db')}` },
+    { name: 'postgres', url: async () => (await import('./postgres.js')).freshPostgresDb() },
+  ];
+}
