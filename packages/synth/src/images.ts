@@ -1,0 +1,314 @@
+import { drawText } from './font.js';
+
+/**
+ * Pixel synthesis. Chest radiographs are drawn as a low-resolution anatomical
+ * template (lungs, mediastinum, heart, spine, ribs, clavicles, diaphragm,
+ * opacities) in a site-specific contrast, then upsampled bilinearly to full
+ * size while a fast integer PRNG adds quantum noise. The learnable signal
+ * (opacities inside the lungs) lives in the template, so it is the same at
+ * every output size.
+ */
+
+export interface Opacity {
+  /** Centre in template coordinates (0..1). */
+  x: number;
+  y: number;
+  /** Radius (fraction of image width). */
+  r: number;
+  /** Added attenuation (0..~0.3). */
+  a: number;
+}
+
+export interface Anatomy {
+  bodyW: number;
+  lungW: number;
+  lungH: number;
+  lungTop: number;
+  lungSep: number;
+  heartW: number;
+  heartShift: number;
+  ribSpacing: number;
+  ribPhase: number;
+  ribCurve: number;
+  diaphragm: number;
+  exposure: number;
+  heel: number;
+}
+
+export interface CxrRecipe {
+  kind: 'cxr';
+  rows: number;
+  cols: number;
+  bitsStored: number;
+  photometric: 'MONOCHROME1' | 'MONOCHROME2';
+  contrast: { gamma: number; gain: number; offset: number; noise: number };
+  anatomy: Anatomy;
+  opacities: Opacity[];
+  noiseSeed: number;
+}
+
+const T = 256;
+
+function clamp01(v: number): number {
+  return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+/** The anatomical template in [0,1] attenuation units, T x T. */
+export function cxrTemplate(an: Anatomy, ops: Opacity[]): Float32Array {
+  const out = new Float32Array(T * T);
+  for (let j = 0; j < T; j++) {
+    const v = (j + 0.5) / T;
+    for (let i = 0; i < T; i++) {
+      const u = (i + 0.5) / T;
+      const du = u - 0.5;
+      // body: superellipse, wider at the shoulders
+      const bw = an.bodyW * (v < 0.25 ? 0.85 + 0.6 * v : 1);
+      const bx = du / bw;
+      const by = (v - 0.58) / 0.62;
+      const body = bx * bx * bx * bx + by * by * by * by < 1;
+      if (!body) {
+        out[j * T + i] = 0.03;
+        continue;
+      }
+      let val = 0.42 + 0.08 * Math.abs(bx);
+      // lungs
+      const side = du < 0 ? -1 : 1;
+      const lx = (du - side * an.lungSep) / an.lungW;
+      const ly = (v - (an.lungTop + an.lungH / 2)) / (an.lungH / 2);
+      const dome = an.diaphragm - 0.06 * (1 - Math.min(1, Math.abs(lx)) ** 2) + (side > 0 ? 0.0 : 0.015);
+      const inLung = lx * lx + ly * ly < 1 && v < dome;
+      if (inLung) {
+        val = 0.14 + 0.08 * (v - an.lungTop) / an.lungH + 0.05 * Math.abs(lx) ** 4;
+        // opacities: peripheral / lower-zone ground glass
+        for (const o of ops) {
+          const dx = u - o.x;
+          const dy = v - o.y;
+          const d2 = (dx * dx + dy * dy) / (o.r * o.r);
+          if (d2 < 9) val += o.a * Math.exp(-d2);
+        }
+      } else if (v > dome && Math.abs(du) < an.bodyW * 0.8) {
+        val = 0.58; // sub-diaphragmatic soft tissue
+      }
+      // mediastinum and heart
+      const medW = 0.055 + (v > 0.45 ? 0.0 : 0);
+      const hx = (u - 0.5 - an.heartShift) / an.heartW;
+      const hy = (v - 0.63) / 0.13;
+      if ((Math.abs(du) < medW && v > 0.12) || (hx * hx + hy * hy < 1 && v < an.diaphragm + 0.02)) val = Math.max(val, 0.66);
+      // spine
+      if (Math.abs(du) < 0.03 && v > 0.05) val += 0.1;
+      // ribs (posterior arcs), drawn over lungs and chest wall
+      if (Math.abs(du) < an.bodyW * 0.95 && v > 0.12 && v < an.diaphragm + 0.05) {
+        const yr = v - an.ribCurve * du * du - an.ribPhase;
+        const p = (yr / an.ribSpacing) % 1;
+        const fr = p < 0 ? p + 1 : p;
+        if (fr < 0.28) val += 0.09 * Math.sin((fr / 0.28) * Math.PI);
+      }
+      // clavicles
+      const cy = 0.17 + 0.12 * Math.abs(du) - 0.25 * du * du;
+      if (Math.abs(du) > 0.04 && Math.abs(du) < 0.3 && Math.abs(v - cy) < 0.012) val += 0.12;
+      out[j * T + i] = val;
+    }
+  }
+  return out;
+}
+
+/**
+ * Render a chest radiograph into `out` (Uint16, rows*cols), stored values in
+ * [0, 2^bitsStored - 1].
+ */
+export function renderCxr(r: CxrRecipe, out: Uint16Array): void {
+  const tpl = cxrTemplate(r.anatomy, r.opacities);
+  const maxV = (1 << r.bitsStored) - 1;
+  const { gamma, gain, offset, noise } = r.contrast;
+  const inv = r.photometric === 'MONOCHROME1';
+  // site contrast at template resolution
+  for (let k = 0; k < tpl.length; k++) {
+    const i = k % T;
+    const heel = 1 + r.anatomy.heel * ((i + 0.5) / T - 0.5);
+    let d = offset + gain * Math.pow(clamp01(tpl[k]! * r.anatomy.exposure * heel), gamma);
+    d = clamp01(d) * maxV;
+    tpl[k] = inv ? maxV - d : d;
+  }
+  const { rows, cols } = r;
+  // horizontal upsample of every template row
+  const hx0 = new Int32Array(cols);
+  const hwx = new Float32Array(cols);
+  for (let x = 0; x < cols; x++) {
+    const f = Math.min(T - 1, Math.max(0, ((x + 0.5) * T) / cols - 0.5));
+    const x0 = Math.min(T - 2, Math.floor(f));
+    hx0[x] = x0;
+    hwx[x] = f - x0;
+  }
+  const hrows = new Float32Array(T * cols);
+  for (let j = 0; j < T; j++) {
+    const base = j * T;
+    const ob = j * cols;
+    for (let x = 0; x < cols; x++) {
+      const a = tpl[base + hx0[x]!]!;
+      const b = tpl[base + hx0[x]! + 1]!;
+      hrows[ob + x] = a + (b - a) * hwx[x]!;
+    }
+  }
+  const nscale = (noise * maxV) / 147.8;
+  let s = r.noiseSeed | 0 || 0x1234567;
+  for (let y = 0; y < rows; y++) {
+    const f = Math.min(T - 1, Math.max(0, ((y + 0.5) * T) / rows - 0.5));
+    const y0 = Math.min(T - 2, Math.floor(f));
+    const wy = f - y0;
+    const o0 = y0 * cols;
+    const o1 = o0 + cols;
+    const orow = y * cols;
+    for (let x = 0; x < cols; x++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      const n = (s & 255) + ((s >>> 8) & 255) + ((s >>> 16) & 255) + ((s >>> 24) & 255) - 510;
+      const a = hrows[o0 + x]!;
+      let v = a + (hrows[o1 + x]! - a) * wy + n * nscale;
+      v = v < 0 ? 0 : v > maxV ? maxV : v;
+      out[orow + x] = v;
+    }
+  }
+}
+
+export interface CtRecipe {
+  kind: 'ct';
+  size: number;
+  /** Position of this slice along the thorax, 0 (apex) .. 1 (base). */
+  z: number;
+  anatomy: { bodyA: number; bodyB: number; lungA: number; lungB: number; heartR: number };
+  /** Ground-glass blobs in slice coordinates (0..1), HU increase. */
+  ggo: Array<{ x: number; y: number; r: number; z: number; hu: number }>;
+  noiseSeed: number;
+}
+
+/** CT slice in stored values (HU + 1024), 12 bits stored. */
+export function renderCt(r: CtRecipe, out: Uint16Array): void {
+  const n = r.size;
+  const { bodyA, bodyB, lungA, lungB, heartR } = r.anatomy;
+  const z = r.z;
+  const lungScale = Math.sin(Math.PI * Math.min(1, 0.15 + z * 0.9)) * 0.9 + 0.1;
+  const heartOn = z > 0.45 ? Math.min(1, (z - 0.45) * 4) : 0;
+  let s = r.noiseSeed | 0 || 0x2345671;
+  for (let j = 0; j < n; j++) {
+    const v = (j + 0.5) / n;
+    for (let i = 0; i < n; i++) {
+      const u = (i + 0.5) / n;
+      const du = u - 0.5;
+      const dv = v - 0.52;
+      let hu = -1000;
+      if (v > 0.86 && v < 0.9 && Math.abs(du) < 0.45) hu = 200; // table
+      const b = (du / bodyA) ** 2 + (dv / bodyB) ** 2;
+      if (b < 1) {
+        hu = b > 0.8 ? -90 : 40; // subcutaneous fat, soft tissue
+        // ribs: ring segments near the body wall
+        if (b > 0.62 && b < 0.7 && Math.sin(Math.atan2(dv, du) * 9) > 0.3) hu = 650;
+        const side = du < 0 ? -1 : 1;
+        const lx = (du - side * 0.14) / (lungA * lungScale);
+        const ly = (dv + 0.01) / (lungB * lungScale);
+        if (lx * lx + ly * ly < 1) {
+          hu = -860 + 40 * ly;
+          for (const g of r.ggo) {
+            const d2 = ((u - g.x) ** 2 + (v - g.y) ** 2) / (g.r * g.r) + ((z - g.z) / 0.15) ** 2;
+            if (d2 < 6) hu += g.hu * Math.exp(-d2);
+          }
+        }
+        const hx = (du - 0.03) / (heartR * heartOn + 1e-6);
+        const hy = (dv + 0.02) / (heartR * 0.85 * heartOn + 1e-6);
+        if (heartOn > 0 && hx * hx + hy * hy < 1) hu = 45;
+        if (Math.abs(du) < 0.07 && dv > -0.12 && dv < 0.0 && z < 0.5) hu = Math.max(hu, 40); // mediastinal vessels
+        const sx = du / 0.05;
+        const sy = (dv - 0.2) / 0.05;
+        if (sx * sx + sy * sy < 1) hu = 700; // vertebral body
+      }
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      const noise = ((s & 255) + ((s >>> 8) & 255) - 255) * 0.12;
+      let sv = hu + 1024 + noise;
+      sv = sv < 0 ? 0 : sv > 4095 ? 4095 : sv;
+      out[j * n + i] = sv;
+    }
+  }
+}
+
+export interface ScRecipe {
+  kind: 'sc';
+  size: number;
+  lines: string[];
+  cxr: CxrRecipe;
+}
+
+/** Secondary capture: an 8-bit screen grab of a chest image with PHI burned in. */
+export function renderSc(r: ScRecipe, out: Uint8Array): void {
+  const tmp = new Uint16Array(r.size * r.size);
+  renderCxr({ ...r.cxr, rows: r.size, cols: r.size, bitsStored: 8, photometric: 'MONOCHROME2' }, tmp);
+  for (let k = 0; k < tmp.length; k++) out[k] = tmp[k]!;
+  const scale = Math.max(1, Math.floor(r.size / 256));
+  r.lines.forEach((line, k) => drawText(out, r.size, r.size, line, 4 * scale, (4 + k * 10) * scale, scale, 255));
+}
+
+export interface UsRecipe {
+  kind: 'us';
+  rows: number;
+  cols: number;
+  lines: string[];
+  noiseSeed: number;
+}
+
+/** Ultrasound B-mode sector with speckle and burned-in patient details. */
+export function renderUs(r: UsRecipe, out: Uint8Array): void {
+  const { rows, cols } = r;
+  let s = r.noiseSeed | 0 || 0x3456712;
+  const ax = cols / 2;
+  const ay = rows * 0.08;
+  const depth = rows * 0.88;
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < cols; x++) {
+      const dx = x - ax;
+      const dy = y - ay;
+      const rr = Math.sqrt(dx * dx + dy * dy);
+      const ang = Math.atan2(dx, dy);
+      let v = 0;
+      if (dy > 0 && rr < depth && Math.abs(ang) < 0.62) {
+        s ^= s << 13;
+        s ^= s >>> 17;
+        s ^= s << 5;
+        const speckle = (s & 255) / 255;
+        const layer = 0.35 + 0.3 * Math.sin(rr / 18) + (Math.abs(rr - depth * 0.55) < depth * 0.04 ? 0.5 : 0);
+        v = Math.min(255, 255 * speckle * speckle * layer * (1 - rr / depth / 1.6));
+      }
+      out[y * cols + x] = v;
+    }
+  }
+  const scale = Math.max(1, Math.floor(cols / 320));
+  r.lines.forEach((line, k) => drawText(out, cols, rows, line, 4 * scale, (4 + k * 10) * scale, scale, 230));
+}
+
+export type PixelRecipe = CxrRecipe | CtRecipe | ScRecipe | UsRecipe;
+
+/** Render pixels as a little-endian buffer ready for (7FE0,0010). */
+export function renderPixels(p: PixelRecipe): Buffer {
+  switch (p.kind) {
+    case 'cxr': {
+      const buf = Buffer.alloc(p.rows * p.cols * 2);
+      renderCxr(p, new Uint16Array(buf.buffer, buf.byteOffset, p.rows * p.cols));
+      return buf;
+    }
+    case 'ct': {
+      const buf = Buffer.alloc(p.size * p.size * 2);
+      renderCt(p, new Uint16Array(buf.buffer, buf.byteOffset, p.size * p.size));
+      return buf;
+    }
+    case 'sc': {
+      const buf = Buffer.alloc(p.size * p.size);
+      renderSc(p, new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
+      return buf;
+    }
+    case 'us': {
+      const buf = Buffer.alloc(p.rows * p.cols);
+      renderUs(p, new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
+      return buf;
+    }
+  }
+}
