@@ -1,0 +1,10 @@
+export { createDeidEngine, IMPLEMENTATION_CLASS_UID } from './engine.js';
+export type { DeidEngine, DeidResult, DeidReport, DeidRunOptions, Assessment, CreateDeidEngineInput } from './engine.js';
+export { DEFAULT_OPTIONS, BASIC_ONLY, DEFAULT_SAFE_PRIVATE, resolveOptions, methodCodes, enabledColumns } from './options.js';
+export type { DeidOptions, SafePrivateTag } from './options.js';
+export { PROFILE_ROWS, PROFILE_SOURCE, PROFILE_ROW_COUNT } from './profile-table.generated.js';
+export type { Action, TableAction, ProfileRow, OptionColumn } from './profile-types.js';
+export { buildActionTable, resolveRow } from './profile.js';
+export { DescriptorCleaner, shiftDaValue, shiftDtValue } from './clean.js';
+export { readHeader, DicomParseError } from '@imago/dicom';
+export type { DicomHeader } from '@imago/dicom';
