@@ -1,5 +1,6 @@
 import type { ImagoMigration } from './types.js';
 import * as m001 from './001_core.js';
+import * as m020 from './020_site.js';
 
 /**
  * The one ordered list of migrations, run on both SQLite and PostgreSQL.
@@ -7,4 +8,5 @@ import * as m001 from './001_core.js';
  */
 export const MIGRATIONS: Record<string, ImagoMigration> = {
   '001_core': m001,
+  '020_site': m020,
 };
