@@ -71,9 +71,16 @@ export class OidcLogin {
     this.pending.delete(state);
     const config = await this.discover();
     const tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: p.codeVerifier, expectedNonce: p.nonce, expectedState: state, idTokenExpected: true });
-    const claims = tokens.claims();
-    if (!claims) throw unauthorized('OIDC provider returned no ID token');
-    const sub = String(claims.sub);
+    const idClaims = tokens.claims();
+    if (!idClaims) throw unauthorized('OIDC provider returned no ID token');
+    const sub = String(idClaims.sub);
+    let claims: Record<string, unknown> = { ...idClaims };
+    // Providers that follow the core spec strictly put profile claims only in
+    // UserInfo; merge them (the subject must match, which openid-client checks).
+    if (claims[this.cfg.rolesClaim] === undefined && config.serverMetadata().userinfo_endpoint) {
+      const info = await client.fetchUserInfo(config, tokens.access_token, sub);
+      claims = { ...info, ...claims };
+    }
     const user = await this.identity.userForOidc(sub, claims, this.cfg.rolesClaim);
     const s = await this.identity.createSession(user.id, ip, 'oidc');
     return { ...s, returnTo: p.returnTo };
