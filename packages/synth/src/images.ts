@@ -49,6 +49,19 @@ export interface CxrRecipe {
 
 const T = 256;
 
+let f32: Float32Array | null = null;
+/** Reused scratch space (renders are synchronous, one at a time per thread). */
+function scratchF32(n: number): Float32Array {
+  if (!f32 || f32.length < n) f32 = new Float32Array(n);
+  return f32.length === n ? f32 : f32.subarray(0, n);
+}
+let pix: Buffer | null = null;
+function pixelBuffer(n: number, reuse: boolean): Buffer {
+  if (!reuse) return Buffer.alloc(n);
+  if (!pix || pix.length < n) pix = Buffer.allocUnsafeSlow(n);
+  return pix.subarray(0, n);
+}
+
 function clamp01(v: number): number {
   return v < 0 ? 0 : v > 1 ? 1 : v;
 }
@@ -139,7 +152,7 @@ export function renderCxr(r: CxrRecipe, out: Uint16Array): void {
     hx0[x] = x0;
     hwx[x] = f - x0;
   }
-  const hrows = new Float32Array(T * cols);
+  const hrows = scratchF32(T * cols);
   for (let j = 0; j < T; j++) {
     const base = j * T;
     const ob = j * cols;
@@ -149,7 +162,8 @@ export function renderCxr(r: CxrRecipe, out: Uint16Array): void {
       hrows[ob + x] = a + (b - a) * hwx[x]!;
     }
   }
-  const nscale = (noise * maxV) / 147.8;
+  // noise: sum of two uniform bytes (triangular, sd ~104.5); one xorshift feeds two pixels
+  const nscale = (noise * maxV) / 104.5;
   let s = r.noiseSeed | 0 || 0x1234567;
   for (let y = 0; y < rows; y++) {
     const f = Math.min(T - 1, Math.max(0, ((y + 0.5) * T) / rows - 0.5));
@@ -158,15 +172,16 @@ export function renderCxr(r: CxrRecipe, out: Uint16Array): void {
     const o0 = y0 * cols;
     const o1 = o0 + cols;
     const orow = y * cols;
-    for (let x = 0; x < cols; x++) {
+    for (let x = 0; x < cols; x += 2) {
       s ^= s << 13;
       s ^= s >>> 17;
       s ^= s << 5;
-      const n = (s & 255) + ((s >>> 8) & 255) + ((s >>> 16) & 255) + ((s >>> 24) & 255) - 510;
       const a = hrows[o0 + x]!;
-      let v = a + (hrows[o1 + x]! - a) * wy + n * nscale;
-      v = v < 0 ? 0 : v > maxV ? maxV : v;
-      out[orow + x] = v;
+      let v = a + (hrows[o1 + x]! - a) * wy + ((s & 255) + ((s >>> 8) & 255) - 255) * nscale;
+      out[orow + x] = v < 0 ? 0 : v > maxV ? maxV : v;
+      const b = hrows[o0 + x + 1]!;
+      v = b + (hrows[o1 + x + 1]! - b) * wy + (((s >>> 16) & 255) + (s >>> 24) - 255) * nscale;
+      out[orow + x + 1] = v < 0 ? 0 : v > maxV ? maxV : v;
     }
   }
 }
@@ -287,16 +302,20 @@ export function renderUs(r: UsRecipe, out: Uint8Array): void {
 
 export type PixelRecipe = CxrRecipe | CtRecipe | ScRecipe | UsRecipe;
 
-/** Render pixels as a little-endian buffer ready for (7FE0,0010). */
-export function renderPixels(p: PixelRecipe): Buffer {
+/**
+ * Render pixels as a little-endian buffer ready for (7FE0,0010). With
+ * `reuse`, the returned buffer is scratch space overwritten by the next call.
+ */
+export function renderPixels(p: PixelRecipe, reuse = false): Buffer {
   switch (p.kind) {
     case 'cxr': {
-      const buf = Buffer.alloc(p.rows * p.cols * 2);
+      if (p.cols % 2) throw new RangeError('CXR columns must be even');
+      const buf = pixelBuffer(p.rows * p.cols * 2, reuse);
       renderCxr(p, new Uint16Array(buf.buffer, buf.byteOffset, p.rows * p.cols));
       return buf;
     }
     case 'ct': {
-      const buf = Buffer.alloc(p.size * p.size * 2);
+      const buf = pixelBuffer(p.size * p.size * 2, reuse);
       renderCt(p, new Uint16Array(buf.buffer, buf.byteOffset, p.size * p.size));
       return buf;
     }

@@ -159,11 +159,11 @@ export function opacities(rng: Rng, an: Anatomy, severity: number, covid: boolea
     out.push({ x, y, r, a });
   };
   if (covid && severity > 0) {
-    const n = [0, rng.int(2, 3), rng.int(4, 6), rng.int(7, 10)][severity]!;
+    const n = [0, rng.int(3, 4), rng.int(5, 7), rng.int(8, 11)][severity]!;
     for (let k = 0; k < n; k++) {
-      if (severity === 1) spot(rng.range(0.045, 0.065), rng.range(0.06, 0.09), 0.5);
-      else if (severity === 2) spot(rng.range(0.055, 0.085), rng.range(0.08, 0.12), 0.35);
-      else spot(rng.range(0.07, 0.1), rng.range(0.1, 0.15), 0.1);
+      if (severity === 1) spot(rng.range(0.05, 0.07), rng.range(0.09, 0.13), 0.45);
+      else if (severity === 2) spot(rng.range(0.06, 0.09), rng.range(0.11, 0.16), 0.3);
+      else spot(rng.range(0.07, 0.1), rng.range(0.13, 0.19), 0.1);
     }
   } else if (!covid && rng.chance(0.06)) {
     spot(rng.range(0.03, 0.05), rng.range(0.08, 0.12), 0.3); // focal non-COVID consolidation

@@ -6,7 +6,7 @@ import { withPixels, type InstancePlan } from './iods.js';
 
 /** Render one planned instance and write it as a Part 10 file. Returns bytes written. */
 export function writeInstance(outDir: string, ip: InstancePlan): number {
-  const pixels = renderPixels(ip.pixel);
+  const pixels = renderPixels(ip.pixel, true);
   const chunks = encodePart10(withPixels(ip, pixels), ip.sopClassUid, ip.sopInstanceUid, ip.transferSyntax);
   const file = join(outDir, ip.path);
   mkdirSync(dirname(file), { recursive: true });
