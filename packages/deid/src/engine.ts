@@ -129,7 +129,7 @@ class Job {
   cleaner: DescriptorCleaner | null = null;
   shift = 0;
   pseudonym = '';
-  newUids = new Map<number, string>();
+  inDirectoryRecord = 0;
   constructor(
     readonly engine: Engine,
     readonly p: ParsedDicom,
@@ -188,6 +188,8 @@ class Job {
     const its = items ?? el.items ?? [];
     const body = new ChunkList();
     const enc = its[0]?.enc ?? el.enc;
+    const dir = el.tag === 0x00041220 ? 1 : 0;
+    this.inDirectoryRecord += dir;
     for (const it of its) {
       const inner = this.dataset(it.elements, mode, depth + 1, it.enc);
       if (it.undefinedLength) {
@@ -199,6 +201,7 @@ class Job {
         body.append(inner);
       }
     }
+    this.inDirectoryRecord -= dir;
     const c = new ChunkList();
     // Items of a UN-encoded sequence are implicit VR; the element itself keeps its own header encoding.
     const vr = el.fileVr === 'UN' ? 'UN' : 'SQ';
@@ -309,6 +312,8 @@ class Job {
         return this.keep(el);
       case 'Z':
         if (el.items) return this.sequence(el, mode, depth, []);
+        // Directory records make Study ID and similar Type 1: a dummy keeps the DICOMDIR valid.
+        if (this.inDirectoryRecord > 0 && el.length > 0) return this.replace(el, dummyFor(vr));
         return this.replace(el, Buffer.alloc(0));
       case 'D':
         if (el.items) return this.sequence(el, 'dummy', depth);
@@ -322,7 +327,7 @@ class Job {
         if (el.items) return this.sequence(el, 'clean', depth);
         if (vr === 'DA' || vr === 'DT') return o.retainLongitudinalModifiedDates ? this.shiftEl(el, depth) : this.replace(el, Buffer.alloc(0));
         if (vr === 'TM') return this.keep(el); // whole-day shifts leave times valid
-        if (TEXT_VRS.has(vr) || vr === 'UN') return this.clean(el, depth);
+        if (TEXT_VRS.has(vr) || vr === 'UN') return this.clean(el, depth, hit.row.basic === 'D');
         if (vr === 'PN') return this.replace(el, dummyFor(vr));
         if (vr === 'UI') return this.replace(el, this.remapValue(el));
         return this.keep(el);
@@ -337,11 +342,13 @@ class Job {
     return this.replace(el, el.vr === 'DT' ? shiftDtValue(v, this.shift) : shiftDaValue(v, this.shift));
   }
 
-  clean(el: DicomElement, depth: number): ChunkList {
-    if (!this.cleaner) return this.replace(el, Buffer.alloc(0));
+  /** Clean a descriptor; `required` (Basic action D) puts a dummy in place of a value cleaned to nothing. */
+  clean(el: DicomElement, depth: number, required = false): ChunkList {
+    if (!this.cleaner) return this.replace(el, required ? dummyFor(el.vr) : Buffer.alloc(0));
     const v = this.src.read(el.valueStart, el.length).toString('latin1').replace(/[\0 ]+$/, '');
-    const c = this.cleaner.clean(v);
+    let c = this.cleaner.clean(v);
     if (c === v) return this.keep(el);
+    if (!c && required) c = dummyFor(el.vr).toString('latin1');
     this.count('cleaned');
     this.note(depth, el.tag, 'cleaned');
     return this.replace(el, c);

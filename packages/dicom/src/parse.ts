@@ -75,6 +75,7 @@ const IMPLICIT_LE: Encoding = { explicit: false, little: true };
 
 class Parser {
   stoppedAt: number | undefined;
+  trailingPadding = 0;
   constructor(private src: ByteSource, private stopBefore: number | undefined) {}
 
   need(pos: number, n: number, tag?: number): void {
@@ -109,6 +110,11 @@ class Parser {
         if (top && end - pos < 8) break;
       }
       const tag = this.tagAt(pos, enc.little);
+      if (top && tag === 0 && this.src.read(pos + 4, 4).readUInt32LE(0) === 0) {
+        // Zero padding after the data set (seen in the wild): not an element; dropped.
+        this.trailingPadding = end! - pos;
+        break;
+      }
       if (top && this.stopBefore !== undefined && tag >= this.stopBefore) {
         this.stoppedAt = pos;
         break;
