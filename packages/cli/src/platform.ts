@@ -1,10 +1,11 @@
-import { mkdirSync, existsSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { createLogger, newSecret, type Config, type Logger } from '@imago/core';
+import { mkdirSync, existsSync, writeFileSync, readFileSync, chmodSync, statSync } from 'node:fs';
+import { join, normalize, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLogger, newSecret, notFound, type Config, type Logger } from '@imago/core';
 import { AuditLog } from '@imago/audit';
 import { openDatabase, type ImagoDb } from '@imago/db';
 import { Identity, OidcLogin, systemActor } from '@imago/identity';
-import { createHttpServer, registerAuthRoutes, type App } from '@imago/http';
+import { createHttpServer, registerAuditRoutes, registerAuthRoutes, type App } from '@imago/http';
 
 export interface Platform {
   config: Config;
@@ -93,6 +94,10 @@ export async function startPlatform(config: Config, opts: { demo?: boolean; logg
   const oidc = config.auth.oidc ? new OidcLogin(config.auth.oidc, identity, new URL('/api/auth/oidc/callback', publicUrl).toString()) : undefined;
   const app = await createHttpServer({ config, logger, db, audit, identity, ...(oidc ? { oidc } : {}) });
   await registerAuthRoutes(app, { config, logger, db, audit, identity, ...(oidc ? { oidc } : {}) });
+  await registerAuditRoutes(app, { config, logger, db, audit, identity, ...(oidc ? { oidc } : {}) });
+  // --- web UI (packages/web): built SPA at /, fallback to index.html outside /api and /dicom-web ---
+  await registerWebUi(app, logger, { oidc: !!oidc });
+  // --- end web UI ---
   if (opts.demo) await ensureDemoUsers(core);
   await app.listen({ host: config.http.host, port: config.http.port });
   const addr = app.server.address();
@@ -107,3 +112,35 @@ export async function startPlatform(config: Config, opts: { demo?: boolean; logg
     },
   };
 }
+
+// --- web UI (packages/web) ---------------------------------------------------
+// The built single-page app (packages/web/dist, `npm run build -w @imago/web`)
+// is served at /. Any GET outside /api and /dicom-web that is not a file falls
+// back to index.html so that client-side routes survive a reload.
+const WEB_DIST = fileURLToPath(new URL('../../web/dist/', import.meta.url));
+
+async function registerWebUi(app: App, logger: Logger, ui: { oidc: boolean }): Promise<void> {
+  // What the sign-in page needs to know before anyone is signed in.
+  app.get('/api/ui/config', { schema: { hide: true } }, async () => ({ oidc: ui.oidc }));
+  const fastifyStatic = (await import('@fastify/static')).default;
+  const built = () => existsSync(join(WEB_DIST, 'index.html'));
+  if (!built()) logger.warn({ dist: WEB_DIST }, 'web UI is not built; run `npm run build -w @imago/web`');
+  await app.register(fastifyStatic, { root: WEB_DIST, serve: false });
+  app.get('/*', { schema: { hide: true } }, async (req, reply) => {
+    let path: string;
+    try {
+      path = decodeURIComponent(req.url.split('?')[0] ?? '/');
+    } catch {
+      throw notFound('no such page');
+    }
+    if (/^\/(api|dicom-web)(\/|$)/.test(path)) throw notFound(`no route ${req.method} ${path}`);
+    if (!built()) return reply.status(503).type('text/plain').send('The web UI is not built. Run: npm run build -w @imago/web');
+    const rel = normalize(path).replace(/^([/\\])+/, '');
+    if (rel && !rel.startsWith('..') && existsSync(join(WEB_DIST, rel)) && statSync(join(WEB_DIST, rel)).isFile()) {
+      const immutable = rel.startsWith('assets/');
+      return reply.header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache').sendFile(rel);
+    }
+    return reply.header('cache-control', 'no-cache').sendFile('index.html');
+  });
+}
+// --- end web UI ----------------------------------------------------------------

@@ -1,2 +1,3 @@
 export * from './server.js';
 export * from './auth-routes.js';
+export * from './audit-routes.js';
