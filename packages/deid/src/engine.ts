@@ -63,6 +63,8 @@ export interface CreateDeidEngineInput {
   issuerDefault?: string;
   /** Extra modalities allowed through the burned-in check (added to options.allowModalities). */
   allow?: string[];
+  /** Files up to this size are read whole; larger ones are parsed in blocks and pixel data streamed (default 16 MiB). */
+  smallFileBytes?: number;
 }
 
 export interface DeidEngine {
@@ -529,7 +531,7 @@ export class Engine implements DeidEngine {
   async deidentifyFile(inPath: string, outPath: string, run: DeidRunOptions = {}): Promise<DeidResult> {
     const size = (await stat(inPath)).size;
     // Small files are read whole (fastest); large ones are parsed through a block reader and their pixel data streamed.
-    const src: ByteSource = size <= SMALL_FILE ? new BufferSource(await readFile(inPath)) : new FileSource(inPath);
+    const src: ByteSource = size <= (this.input.smallFileBytes ?? SMALL_FILE) ? new BufferSource(await readFile(inPath)) : new FileSource(inPath);
     try {
       const prep = this.prepare(src, run);
       if (prep.parts.length === 0) return prep.result;

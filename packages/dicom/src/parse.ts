@@ -106,8 +106,14 @@ class Parser {
         if (this.tagAt(pos, enc.little) === TAG.ItemDelimitation) return { elements: out, pos: pos + 8 };
       } else {
         if (pos >= end) break;
-        // Trailing bytes too short to be an element: padding after the data set.
-        if (top && end - pos < 8) break;
+        // Trailing bytes too short to be an element: zero padding is tolerated, anything else is truncation.
+        if (top && end - pos < 8) {
+          if (this.src.read(pos, end - pos).some((b) => b !== 0)) {
+            throw new DicomParseError(`truncated: ${end - pos} trailing bytes cannot hold an element header`, { offset: pos });
+          }
+          this.trailingPadding = end - pos;
+          break;
+        }
       }
       const tag = this.tagAt(pos, enc.little);
       if (top && tag === 0 && this.src.read(pos + 4, 4).readUInt32LE(0) === 0) {
