@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import * as auditCmd from './commands/audit.js';
 import * as configCmd from './commands/config.js';
+import * as synthCmd from './commands/synth.js';
 import * as startCmd from './commands/start.js';
 import * as tokenCmd from './commands/token.js';
 import * as userCmd from './commands/user.js';
@@ -9,7 +10,7 @@ import * as userCmd from './commands/user.js';
  * Each command module exports `register(program)`. Add new command groups
  * here, one line each.
  */
-const MODULES: Array<{ register(program: Command): void }> = [startCmd, userCmd, tokenCmd, auditCmd, configCmd];
+const MODULES: Array<{ register(program: Command): void }> = [startCmd, synthCmd, userCmd, tokenCmd, auditCmd, configCmd];
 
 export function buildProgram(): Command {
   const program = new Command();

@@ -5,3 +5,4 @@ export { isValidNhsNumber, nhsCheckDigit } from './phi.js';
 export { encodeInstance } from './render.js';
 export type { InstancePlan } from './iods.js';
 export type { PatientPlan, StudyPlan } from './model.js';
+export { sendDataset, type SendOptions, type SendResult } from './send.js';
