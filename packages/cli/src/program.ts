@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import * as auditCmd from './commands/audit.js';
 import * as configCmd from './commands/config.js';
+import * as deidCmd from './commands/deid.js';
 import * as synthCmd from './commands/synth.js';
 import * as startCmd from './commands/start.js';
 import * as tokenCmd from './commands/token.js';
@@ -10,7 +11,7 @@ import * as userCmd from './commands/user.js';
  * Each command module exports `register(program)`. Add new command groups
  * here, one line each.
  */
-const MODULES: Array<{ register(program: Command): void }> = [startCmd, synthCmd, userCmd, tokenCmd, auditCmd, configCmd];
+const MODULES: Array<{ register(program: Command): void }> = [startCmd, synthCmd, userCmd, tokenCmd, auditCmd, configCmd, deidCmd];
 
 export function buildProgram(): Command {
   const program = new Command();

@@ -83,6 +83,21 @@ export const ConfigSchema = z.strictObject({
     hubToken: secret,
     keepOriginalsDays: z.number().int().min(0).default(0),
   }).prefault({}),
+  /** De-identification (DICOM PS3.15 Annex E); defaults are the site node's profile. */
+  deid: z.strictObject({
+    retainLongitudinalModifiedDates: z.boolean().default(true),
+    retainPatientCharacteristics: z.boolean().default(true),
+    retainDeviceIdentity: z.boolean().default(false),
+    retainSafePrivate: z.boolean().default(false),
+    cleanDescriptors: z.boolean().default(true),
+    cleanStructuredContent: z.boolean().default(false),
+    dateShiftMinDays: z.number().int().min(0).default(1),
+    dateShiftMaxDays: z.number().int().min(0).default(365),
+    /** Risky modalities (US, SC, OT, XC) allowed through without quarantine. */
+    allowModalities: z.array(z.string()).default([]),
+    allowSecondaryCapture: z.boolean().default(false),
+    quarantineOverlays: z.boolean().default(true),
+  }).prefault({}),
   hub: z.strictObject({
     /** Keyed-hash secret for the training/validation split. */
     splitSecret: secret,
