@@ -221,7 +221,7 @@ export async function generateDataset(opts: GenerateOptions): Promise<GenerateSu
   return summary;
 }
 
-async function runPool(out: string, plans: InstancePlan[], n: number, tick: (n: number) => void): Promise<number> {
+export async function runPool(out: string, plans: InstancePlan[], n: number, tick: (n: number) => void): Promise<number> {
   // Batches keep message overhead low for small CT slices; big images go singly.
   const batches: InstancePlan[][] = [];
   let cur: InstancePlan[] = [];
