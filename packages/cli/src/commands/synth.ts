@@ -29,11 +29,13 @@ export function register(program: Command): void {
     .action(async (o: { out?: string; sites: number; patients: number; seed: number; scale: number; ctSlices: number; prevalence: number; workers?: number; json?: boolean }) => {
       if (!o.out) throw badRequest('--out <dir> is required');
       let bar: ReturnType<typeof progress> | null = null;
+      let last = 0;
       const summary = await generateDataset({
         out: o.out, sites: o.sites, patients: o.patients, seed: o.seed, scale: o.scale, ctSlices: o.ctSlices, prevalence: o.prevalence, workers: o.workers,
         onProgress: (done, total) => {
           bar ??= progress('synth', total);
-          bar.tick(1);
+          bar.tick(done - last);
+          last = done;
           if (done === total) bar.stop();
         },
       });
