@@ -94,6 +94,12 @@ export async function startPlatform(config: Config, opts: { demo?: boolean; logg
   const oidc = config.auth.oidc ? new OidcLogin(config.auth.oidc, identity, new URL('/api/auth/oidc/callback', publicUrl).toString()) : undefined;
   const app = await createHttpServer({ config, logger, db, audit, identity, ...(oidc ? { oidc } : {}) });
   await registerAuthRoutes(app, { config, logger, db, audit, identity, ...(oidc ? { oidc } : {}) });
+  // ---- hub (packages/hub): warehouse API, site API and DICOMweb under /api/hub/v1 ----
+  if (config.parts.hub) {
+    const { createHub, registerHubRoutes } = await import('@imago/hub');
+    await registerHubRoutes(app, createHub({ config, db, audit, identity, logger }));
+  }
+  // ---- end hub ----
   await registerAuditRoutes(app, { config, logger, db, audit, identity, ...(oidc ? { oidc } : {}) });
   // --- web UI (packages/web): built SPA at /, fallback to index.html outside /api and /dicom-web ---
   await registerWebUi(app, logger, { oidc: !!oidc });

@@ -101,6 +101,25 @@ export const ConfigSchema = z.strictObject({
   hub: z.strictObject({
     /** Keyed-hash secret for the training/validation split. */
     splitSecret: secret,
+    /** Largest DICOM instance a site may PUT, in bytes (streamed, never buffered whole). */
+    maxInstanceBytes: z.number().int().positive().default(2 * 1024 * 1024 * 1024),
+    /** Bytes of each upload kept in memory to read the header from; larger headers are re-read from the blob. */
+    headerPrefixBytes: z.number().int().positive().default(1024 * 1024),
+    /** Largest side of a rendered thumbnail, in pixels. */
+    thumbnailSize: z.number().int().min(16).max(1024).default(128),
+    /** Default split for newly registered sites: percentage of patients assigned to training. */
+    defaultTrainingPercent: z.number().int().min(0).max(100).default(80),
+    /** Base for release identifiers and catalogue URIs. */
+    publisher: z.string().default('Imago national imaging platform'),
+    /**
+     * Reference population for representativeness, as shares per category
+     * (each table sums to about 1). Default: England and Wales, Census 2021, rounded.
+     */
+    referencePopulation: z.record(z.string(), z.record(z.string(), z.number().min(0).max(1))).default({
+      sex: { F: 0.51, M: 0.49 },
+      ageBand: { '0-17': 0.21, '18-29': 0.15, '30-39': 0.14, '40-49': 0.12, '50-59': 0.13, '60-69': 0.11, '70-79': 0.09, '80+': 0.05 },
+      ethnicity: { white: 0.817, asian: 0.093, black: 0.04, mixed: 0.029, other: 0.021 },
+    }),
   }).prefault({}),
 });
 

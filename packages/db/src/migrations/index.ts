@@ -1,6 +1,7 @@
 import type { ImagoMigration } from './types.js';
 import * as m001 from './001_core.js';
 import * as m002 from './002_jobs_owner.js';
+import * as m010 from './010_hub.js';
 import * as m020 from './020_site.js';
 
 /**
@@ -10,5 +11,6 @@ import * as m020 from './020_site.js';
 export const MIGRATIONS: Record<string, ImagoMigration> = {
   '001_core': m001,
   '002_jobs_owner': m002,
+  '010_hub': m010,
   '020_site': m020,
 };
