@@ -27,7 +27,7 @@ const ROUTES: Route[] = [
   { pattern: '/site/status', screen: 'site-status', component: SiteStatus },
   { pattern: '/site/cases', screen: 'site-cases', component: SiteCases },
   { pattern: '/site/cases/:pseudonym', screen: 'site-cases', component: SiteCase },
-  { pattern: '/site/cases/:pseudonym/clinical', screen: 'site-cases', component: ClinicalForm },
+  { pattern: '/site/clinical/new', screen: 'site-cases', component: ClinicalForm },
   { pattern: '/site/import', screen: 'site-import', component: ClinicalImport },
   { pattern: '/site/quarantine', screen: 'site-quarantine', component: Quarantine },
   { pattern: '/site/optout', screen: 'site-optout', component: OptOut },
