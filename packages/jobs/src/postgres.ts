@@ -200,17 +200,24 @@ export class PgJobQueue extends BaseJobQueue {
     };
   }
 
-  /** Lock the job row if it is still the run we claimed. */
-  private async stillOurs(exec: Exec, c: Claimed): Promise<boolean> {
-    const r = await exec(`SELECT 1 FROM ${this.s}.job WHERE name = $1 AND id = $2 AND state = 'active' AND retry_count = $3 FOR UPDATE`, [c.name, c.id, c.token]);
-    return r.rows.length === 1;
+  /** Lock the job row if it is still the run we claimed; returns its output (last failure), or false. */
+  private async stillOurs(exec: Exec, c: Claimed): Promise<{ output: object | null } | false> {
+    const r = await exec(`SELECT output FROM ${this.s}.job WHERE name = $1 AND id = $2 AND state = 'active' AND retry_count = $3 FOR UPDATE`, [
+      c.name,
+      c.id,
+      c.token,
+    ]);
+    const row = r.rows[0];
+    return row ? { output: (row.output as object | null) ?? null } : false;
   }
 
   protected async markCompleted(c: Claimed): Promise<boolean> {
     return this.kdb.transaction().execute(async (t) => {
       const exec = kyselyExec(t);
-      if (!(await this.stillOurs(exec, c))) return false;
-      await this.boss.complete(c.name, c.id, {}, { db: { executeSql: exec } });
+      const mine = await this.stillOurs(exec, c);
+      if (!mine) return false;
+      // Keep the last failure (if any) as the output, as the SQLite queue keeps last_error.
+      await this.boss.complete(c.name, c.id, mine.output ?? {}, { db: { executeSql: exec } });
       return true;
     });
   }
@@ -260,7 +267,12 @@ export class PgJobQueue extends BaseJobQueue {
       startedAt: iso(r.started_on),
       completedAt: iso(r.completed_on),
       lastError: typeof message === 'string' ? message : null,
-      failureClass: typeof out?.failureClass === 'string' ? (out.failureClass as FailureClass) : null,
+      failureClass:
+        typeof out?.failureClass === 'string'
+          ? (out.failureClass as FailureClass)
+          : typeof out?.value?.message === 'string' && out.value.message.includes('timeout')
+            ? 'ambiguous' // pg-boss expired the run (its worker died or hung)
+            : null,
     };
   }
 

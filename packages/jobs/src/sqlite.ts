@@ -50,7 +50,7 @@ export function ownerIsDead(owner: string | null): boolean {
 }
 
 interface Token {
-  owner: string;
+  owner: string | null;
   startedAt: string;
   retryCount: number;
 }
@@ -188,7 +188,7 @@ export class SqliteJobQueue extends BaseJobQueue {
       .updateTable('jobs')
       .where('id', '=', id)
       .where('state', '=', 'active')
-      .where('owner', '=', t.owner)
+      .where('owner', t.owner === null ? 'is' : '=', t.owner)
       .where('started_at', '=', t.startedAt)
       .where('retry_count', '=', t.retryCount);
   }
@@ -245,20 +245,11 @@ export class SqliteJobQueue extends BaseJobQueue {
         retryDelayMs: j.retry_delay_ms,
         retryMaxDelayMs: j.retry_max_delay_ms,
         expireSeconds: j.expire_seconds,
-        token: { owner: j.owner ?? '', startedAt: j.started_at ?? '', retryCount: j.retry_count } satisfies Token,
+        token: { owner: j.owner, startedAt: j.started_at ?? '', retryCount: j.retry_count } satisfies Token,
       };
       const why = dead ? `worker ${j.owner} died while running the job` : `job was active for more than expireSeconds (${j.expire_seconds} s)`;
       const d = this.decide(c, new Error(why), 'ambiguous', true);
-      // The guard needs the stored owner; a null owner cannot match '=' in SQL.
-      if (j.owner === null) {
-        await this.db
-          .updateTable('jobs')
-          .where('id', '=', j.id)
-          .where('state', '=', 'active')
-          .where('owner', 'is', null)
-          .set({ state: d.dead ? 'dead' : 'failed', retry_count: d.dead ? j.retry_count : j.retry_count + 1, start_after: nowIso(), last_error: d.message, failure_class: 'ambiguous', ...(d.dead ? { completed_at: nowIso() } : {}) })
-          .execute();
-      } else if (await this.markFailed(c, d)) {
+      if (await this.markFailed(c, d)) {
         this.logger.warn({ job: j.name, id: j.id, reason: why, dead: d.dead }, 'jobs: reclaimed an abandoned job');
       }
     }

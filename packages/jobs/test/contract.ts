@@ -162,6 +162,8 @@ export function jobQueueContract(backend: Backend): void {
       assert.ok(gap2 >= 490 && gap2 < 2500, `second retry after ~500 ms, was ${gap2}`);
       const info = await q.getJob(id);
       assert.equal(info?.retryCount, 2);
+      assert.equal(info?.lastError, 'connection reset', 'a completed job still shows its last failure');
+      assert.equal(info?.failureClass, 'ambiguous', 'ECONNRESET is ambiguous, and was retried');
       const text = await metricsRegistry.metrics();
       assert.match(text, new RegExp(`imago_job_runs_total\\{name="${name}",outcome="failed"\\} 2`));
       assert.match(text, new RegExp(`imago_job_runs_total\\{name="${name}",outcome="completed"\\} 1`));
