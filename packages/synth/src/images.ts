@@ -49,19 +49,6 @@ export interface CxrRecipe {
 
 const T = 256;
 
-let f32: Float32Array | null = null;
-/** Reused scratch space (renders are synchronous, one at a time per thread). */
-function scratchF32(n: number): Float32Array {
-  if (!f32 || f32.length < n) f32 = new Float32Array(n);
-  return f32.length === n ? f32 : f32.subarray(0, n);
-}
-let pix: Buffer | null = null;
-function pixelBuffer(n: number, reuse: boolean): Buffer {
-  if (!reuse) return Buffer.alloc(n);
-  if (!pix || pix.length < n) pix = Buffer.allocUnsafeSlow(n);
-  return pix.subarray(0, n);
-}
-
 function clamp01(v: number): number {
   return v < 0 ? 0 : v > 1 ? 1 : v;
 }
@@ -126,62 +113,145 @@ export function cxrTemplate(an: Anatomy, ops: Opacity[]): Float32Array {
 }
 
 /**
+ * Per-(noise, bit depth) noise tile: NOISE_TILE + NOISE_SLACK packed pixel
+ * pairs (low half = even pixel, high half = odd pixel, as little-endian
+ * Uint16 pairs read through a Uint32Array), each a triangular sample (sum of
+ * two uniform bytes, sd ~104.5 before scaling) shifted by +amp so both lanes
+ * are non-negative. Images read rows from it at per-image, per-row offsets,
+ * so a frame costs one load and one add per pixel pair instead of a PRNG
+ * step. Derived only from the recipe's contrast, so it is the same in every
+ * thread: output stays byte-identical whatever the worker count.
+ */
+interface NoiseTile {
+  pairs: Uint32Array;
+  amp: number;
+}
+const NOISE_TILE = 1 << 16;
+const NOISE_SLACK = 2048;
+const noiseTiles = new Map<string, NoiseTile>();
+function noiseTile(noise: number, maxV: number, minSlack: number): NoiseTile {
+  const key = `${noise}|${maxV}|${minSlack > NOISE_SLACK ? minSlack : NOISE_SLACK}`;
+  let t = noiseTiles.get(key);
+  if (t) return t;
+  const nscale = (noise * maxV) / 104.5;
+  const amp = Math.round(255 * nscale);
+  const len = NOISE_TILE + Math.max(NOISE_SLACK, minSlack);
+  const pairs = new Uint32Array(len);
+  // xorshift32 seeded from the contrast parameters; 4 bytes = 2 samples per step
+  let s = hash32s(key) | 1;
+  for (let k = 0; k < len; k++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    const n0 = Math.round(((s & 255) + ((s >>> 8) & 255) - 255) * nscale) + amp;
+    const n1 = Math.round((((s >>> 16) & 255) + (s >>> 24) - 255) * nscale) + amp;
+    pairs[k] = n0 | (n1 << 16);
+  }
+  t = { pairs, amp };
+  if (noiseTiles.size > 64) noiseTiles.clear();
+  noiseTiles.set(key, t);
+  return t;
+}
+
+/** FNV-1a + murmur finaliser over a string (local, to keep images.ts dependency-free). */
+function hash32s(str: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < str.length; i++) {
+    h ^= str.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+let hscratch: Int32Array | null = null;
+function scratchI32(n: number): Int32Array {
+  if (!hscratch || hscratch.length < n) hscratch = new Int32Array(n);
+  return hscratch;
+}
+
+/**
  * Render a chest radiograph into `out` (Uint16, rows*cols), stored values in
  * [0, 2^bitsStored - 1].
+ *
+ * Integer-only per pixel: the site contrast is applied at template
+ * resolution into 8-bit fixed point, clamped to [amp, maxV - amp] so that
+ * adding noise in [-amp, amp] can never leave the stored range; the template
+ * is upsampled bilinearly (horizontal pass once per template row, vertical
+ * pass per output row) and two pixels are written per 32-bit store with the
+ * packed noise pair added in the same instruction (the lanes cannot carry).
  */
 export function renderCxr(r: CxrRecipe, out: Uint16Array): void {
+  const { rows, cols } = r;
+  if (cols & 1) throw new RangeError('CXR columns must be even');
+  if (out.byteOffset & 3) {
+    const tmp = new Uint16Array(rows * cols);
+    renderCxr(r, tmp);
+    out.set(tmp);
+    return;
+  }
   const tpl = cxrTemplate(r.anatomy, r.opacities);
   const maxV = (1 << r.bitsStored) - 1;
   const { gamma, gain, offset, noise } = r.contrast;
+  const half = cols >> 1;
+  const nt = noiseTile(noise, maxV, half);
+  const amp = nt.amp;
+  const span = Math.max(1, maxV - 2 * amp); // base values live in [0, span]; +noise (0..2amp) stays in [0, maxV]
   const inv = r.photometric === 'MONOCHROME1';
-  // site contrast at template resolution
-  for (let k = 0; k < tpl.length; k++) {
-    const i = k % T;
-    const heel = 1 + r.anatomy.heel * ((i + 0.5) / T - 0.5);
-    let d = offset + gain * Math.pow(clamp01(tpl[k]! * r.anatomy.exposure * heel), gamma);
-    d = clamp01(d) * maxV;
-    tpl[k] = inv ? maxV - d : d;
+  // site contrast at template resolution, 8-bit fixed point
+  const ti = new Int32Array(T * T);
+  const heel = r.anatomy.heel;
+  const exposure = r.anatomy.exposure;
+  for (let k = 0; k < T * T; k++) {
+    const i = k & (T - 1);
+    const h = 1 + heel * ((i + 0.5) / T - 0.5);
+    const d = clamp01(offset + gain * Math.pow(clamp01(tpl[k]! * exposure * h), gamma)) * maxV;
+    let v = (inv ? maxV - d : d) - amp;
+    v = v < 0 ? 0 : v > span ? span : v;
+    ti[k] = Math.round(v * 256) || 0;
   }
-  const { rows, cols } = r;
-  // horizontal upsample of every template row
+  // horizontal upsample of every template row (fixed point, +128 rounding bias)
   const hx0 = new Int32Array(cols);
-  const hwx = new Float32Array(cols);
+  const hwx = new Int32Array(cols);
   for (let x = 0; x < cols; x++) {
     const f = Math.min(T - 1, Math.max(0, ((x + 0.5) * T) / cols - 0.5));
     const x0 = Math.min(T - 2, Math.floor(f));
     hx0[x] = x0;
-    hwx[x] = f - x0;
+    hwx[x] = Math.round((f - x0) * 256);
   }
-  const hrows = scratchF32(T * cols);
+  const hrows = scratchI32(T * cols);
   for (let j = 0; j < T; j++) {
     const base = j * T;
     const ob = j * cols;
     for (let x = 0; x < cols; x++) {
-      const a = tpl[base + hx0[x]!]!;
-      const b = tpl[base + hx0[x]! + 1]!;
-      hrows[ob + x] = a + (b - a) * hwx[x]!;
+      const a = ti[base + hx0[x]!]!;
+      hrows[ob + x] = a + (((ti[base + hx0[x]! + 1]! - a) * hwx[x]!) >> 8) + 128;
     }
   }
-  // noise: sum of two uniform bytes (triangular, sd ~104.5); one xorshift feeds two pixels
-  const nscale = (noise * maxV) / 104.5;
+  const out32 = new Uint32Array(out.buffer, out.byteOffset, (rows * cols) >> 1);
+  const np = nt.pairs;
   let s = r.noiseSeed | 0 || 0x1234567;
   for (let y = 0; y < rows; y++) {
     const f = Math.min(T - 1, Math.max(0, ((y + 0.5) * T) / rows - 0.5));
     const y0 = Math.min(T - 2, Math.floor(f));
-    const wy = f - y0;
+    const wy = Math.round((f - y0) * 256);
     const o0 = y0 * cols;
     const o1 = o0 + cols;
-    const orow = y * cols;
-    for (let x = 0; x < cols; x += 2) {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      const a = hrows[o0 + x]!;
-      let v = a + (hrows[o1 + x]! - a) * wy + ((s & 255) + ((s >>> 8) & 255) - 255) * nscale;
-      out[orow + x] = v < 0 ? 0 : v > maxV ? maxV : v;
-      const b = hrows[o0 + x + 1]!;
-      v = b + (hrows[o1 + x + 1]! - b) * wy + (((s >>> 16) & 255) + (s >>> 24) - 255) * nscale;
-      out[orow + x + 1] = v < 0 ? 0 : v > maxV ? maxV : v;
+    // per-row offset into the noise tile
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    const no = (s >>> 16) & (NOISE_TILE - 1);
+    const orow = y * half;
+    for (let k = 0, x = 0; k < half; k++, x += 2) {
+      const a0 = hrows[o0 + x]!;
+      const a1 = hrows[o0 + x + 1]!;
+      const v0 = (a0 + (((hrows[o1 + x]! - a0) * wy) >> 8)) >> 8;
+      const v1 = (a1 + (((hrows[o1 + x + 1]! - a1) * wy) >> 8)) >> 8;
+      out32[orow + k] = (v0 | (v1 << 16)) + np[no + k]!;
     }
   }
 }
@@ -302,32 +372,43 @@ export function renderUs(r: UsRecipe, out: Uint8Array): void {
 
 export type PixelRecipe = CxrRecipe | CtRecipe | ScRecipe | UsRecipe;
 
+/** Size in bytes of the (7FE0,0010) value for a recipe. */
+export function pixelBytes(p: PixelRecipe): number {
+  switch (p.kind) {
+    case 'cxr': return p.rows * p.cols * 2;
+    case 'ct': return p.size * p.size * 2;
+    case 'sc': return p.size * p.size;
+    case 'us': return p.rows * p.cols;
+  }
+}
+
 /**
  * Render pixels as a little-endian buffer ready for (7FE0,0010). With
- * `reuse`, the returned buffer is scratch space overwritten by the next call.
+ * `into` (exactly pixelBytes(p) long; every byte is overwritten), the pixels
+ * are rendered there, e.g. into a reusable file slab; otherwise a new buffer.
  */
-export function renderPixels(p: PixelRecipe, reuse = false): Buffer {
+export function renderPixels(p: PixelRecipe, into?: Buffer): Buffer {
+  const n = pixelBytes(p);
+  if (into && into.length !== n) throw new RangeError(`pixel buffer is ${into.length} bytes, need ${n}`);
+  const buf = into ?? Buffer.alloc(n);
   switch (p.kind) {
-    case 'cxr': {
+    case 'cxr':
       if (p.cols % 2) throw new RangeError('CXR columns must be even');
-      const buf = pixelBuffer(p.rows * p.cols * 2, reuse);
       renderCxr(p, new Uint16Array(buf.buffer, buf.byteOffset, p.rows * p.cols));
-      return buf;
-    }
-    case 'ct': {
-      const buf = pixelBuffer(p.size * p.size * 2, reuse);
-      renderCt(p, new Uint16Array(buf.buffer, buf.byteOffset, p.size * p.size));
-      return buf;
-    }
-    case 'sc': {
-      const buf = Buffer.alloc(p.size * p.size);
+      break;
+    case 'ct':
+      if (buf.byteOffset & 1) {
+        const tmp = new Uint16Array(p.size * p.size);
+        renderCt(p, tmp);
+        Buffer.from(tmp.buffer).copy(buf);
+      } else renderCt(p, new Uint16Array(buf.buffer, buf.byteOffset, p.size * p.size));
+      break;
+    case 'sc':
       renderSc(p, new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
-      return buf;
-    }
-    case 'us': {
-      const buf = Buffer.alloc(p.rows * p.cols);
+      break;
+    case 'us':
       renderUs(p, new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
-      return buf;
-    }
+      break;
   }
+  return buf;
 }
