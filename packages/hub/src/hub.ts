@@ -405,7 +405,13 @@ export class Hub {
     const cap = new CaptureLimit(this.config.hub.headerPrefixBytes, this.config.hub.maxInstanceBytes);
     const src = Buffer.isBuffer(body) ? Readable.from([body]) : body;
     src.on('error', (e) => cap.destroy(e));
-    const put = await this.blobs.put(key, src.pipe(cap), { expectedSha256: sha, contentType: 'application/dicom' });
+    let put: Awaited<ReturnType<BlobStore['put']>>;
+    try {
+      put = await this.blobs.put(key, src.pipe(cap), { expectedSha256: sha, contentType: 'application/dicom' });
+    } catch (e) {
+      src.unpipe(cap);
+      throw e;
+    }
     const removeBlob = async () => {
       const still = await this.db.db.selectFrom('hub_instances').select('instance_key').where('blob_key', '=', key).executeTakeFirst();
       if (!still) await this.blobs.delete(key).catch(() => undefined);

@@ -45,16 +45,29 @@ export async function registerHubRoutes(app: App, hub: Hub): Promise<Array<{ met
     });
     // The instance body is streamed straight into the blob store, never buffered whole.
     s.addContentTypeParser('application/dicom', (_req, payload, done) => done(null, payload));
-    s.addHook('onRequest', async (req) => {
+    // Authorise before the body is validated or used. (preValidation: an unread
+    // application/dicom stream is drained on refusal so the client sees the answer.)
+    s.addHook('preValidation', async (req) => {
       const a = req.routeOptions.config.hubAuth;
       const actor = req.actor();
       if (!a) return;
-      if ('ping' in a) {
-        await hub.siteOfPrincipal(actor);
-        return;
+      try {
+        if ('ping' in a) await hub.siteOfPrincipal(actor);
+        else if (a.site) await hub.requireSite(actor, a.action, (req.params as { site?: string }).site ?? '');
+        else await hub.require(actor, a.action, req.routeOptions.url ?? 'hub');
+      } catch (e) {
+        const b = req.body as { resume?: () => void } | undefined;
+        if (b && typeof b.resume === 'function') b.resume();
+        throw e;
       }
-      if (a.site) await hub.requireSite(actor, a.action, (req.params as { site?: string }).site ?? '');
-      else await hub.require(actor, a.action, req.routeOptions.url ?? 'hub');
+    });
+    // DICOMweb calls that fail after authorisation are audited too.
+    s.addHook('onError', async (req, _reply, err) => {
+      if (!req.routeOptions.url?.includes('/dicomweb')) return;
+      const code = (err as { code?: unknown }).code;
+      if (code === 'forbidden' || code === 'unauthorized') return; // denials are audited by the policy check
+      if (req.principal.kind === 'anonymous') return;
+      await hub.audit.record({ actor: req.actor(), action: 'hub.dicomweb', code: 'query', resourceType: 'hub.dicomweb', resourceId: req.routeOptions.url ?? null, outcome: 'failure', detail: { error: typeof code === 'string' ? code : 'internal' } }).catch(() => undefined);
     });
     const baseUrl = (host: string | undefined) => `${hub.config.http.publicUrl ?? `http://${host ?? 'localhost'}`}${HUB_PREFIX}/dicomweb`.replace(/([^:])\/\//g, '$1/');
 
@@ -78,8 +91,18 @@ export async function registerHubRoutes(app: App, hub: Hub): Promise<Array<{ met
     }, async (req, reply) => {
       const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (ct !== 'application/dicom') throw badRequest('body must be application/dicom');
-      const r = await hub.putInstance(req.actor(), req.params.site, req.params.sha256, req.body as Readable);
-      return reply.status(r.status === 'stored' ? 201 : 200).send(r);
+      const body = req.body as Readable;
+      try {
+        const r = await hub.putInstance(req.actor(), req.params.site, req.params.sha256, body);
+        return await reply.status(r.status === 'stored' ? 201 : 200).send(r);
+      } catch (e) {
+        if (!body.readableEnded) {
+          // Over the size limit: do not read the rest, close the connection after answering.
+          if ((e as { code?: unknown }).code === 'payloadTooLarge') reply.header('connection', 'close');
+          else body.resume();
+        }
+        throw e;
+      }
     });
 
     s.get('/sites/:site/instances/:sha256', {
