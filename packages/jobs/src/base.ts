@@ -1,4 +1,4 @@
-import { classifyFailure, conflict, createLogger, type Config, type FailureClass, type Logger } from '@imago/core';
+import { badRequest, classifyFailure, conflict, createLogger, type Config, type FailureClass, type Logger } from '@imago/core';
 import type { DbOrTrx } from '@imago/db';
 import { addCountSource, jobRunsCounter, removeCountSource, type RunOutcome } from './metrics.js';
 import type { Job, JobCounts, JobData, JobHandler, JobInfo, JobQueue, SendOptions, StopOptions, WorkOptions } from './types.js';
@@ -109,7 +109,7 @@ export abstract class BaseJobQueue implements JobQueue {
     if (this.stopping) throw conflict('job queue is stopped');
     if (this.registrations.has(name)) throw conflict(`already working jobs named ${name} in this queue`);
     const concurrency = opts.concurrency ?? 1;
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 100) throw new RangeError('concurrency must be an integer in [1, 100]');
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 100) throw badRequest('concurrency must be an integer in [1, 100]');
     await this.prepareWork(name);
     const reg: Registration = { name, handler, loops: [] };
     this.registrations.set(name, reg);
@@ -153,6 +153,11 @@ export abstract class BaseJobQueue implements JobQueue {
       if (!claimed) {
         await this.sleep(reg.name, this.config.pollIntervalMs);
         continue;
+      }
+      if (this.stopping) {
+        // Claimed while stop() ran: hand it straight back (counted as an attempt, like any interrupted run).
+        await this.recordFailure(claimed, new Error('worker stopped before the job started'), 'transient', true);
+        break;
       }
       await this.run(reg, claimed);
     }

@@ -1,8 +1,8 @@
 import PgBoss from 'pg-boss';
+// kysely, prom-client: resolved through @imago/db's and @imago/core's dependencies (not yet declared in this package.json).
 import { CompiledQuery } from 'kysely';
 import { conflict, notFound, type Config, type FailureClass } from '@imago/core';
-import type { DbOrTrx, ImagoDb, Kysely, Transaction } from '@imago/db';
-import type { Database } from '@imago/db';
+import type { Database, DbOrTrx, ImagoDb, Kysely, Transaction } from '@imago/db';
 import { BaseJobQueue, type Claimed, type FailureDecision, type JobQueueOptions } from './base.js';
 import { JOB_STATES, type JobCounts, type JobData, type JobInfo, type JobState, type SendOptions } from './types.js';
 import { DEAD_LETTER_SUFFIX, resolveSendOptions, validateData, validateName } from './validate.js';
