@@ -104,6 +104,9 @@ export async function startPlatform(config: Config, opts: { demo?: boolean; logg
   // --- web UI (packages/web): built SPA at /, fallback to index.html outside /api and /dicom-web ---
   await registerWebUi(app, logger, { oidc: !!oidc });
   // --- end web UI ---
+  // --- site part (packages/site): site API routes, DIMSE server, pipeline workers ---
+  const sitePart = config.parts.site ? await (await import('@imago/site')).startSite({ config, logger, db, audit, app }) : null;
+  // --- end site part ---
   if (opts.demo) await ensureDemoUsers(core);
   await app.listen({ host: config.http.host, port: config.http.port });
   const addr = app.server.address();
@@ -113,6 +116,7 @@ export async function startPlatform(config: Config, opts: { demo?: boolean; logg
   return {
     config, logger, db, audit, identity, app, url,
     async close() {
+      await sitePart?.close(); // site part
       await app.close();
       await db.close();
     },

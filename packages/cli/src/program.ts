@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import * as auditCmd from './commands/audit.js';
 import * as configCmd from './commands/config.js';
 import * as hubCmd from './commands/hub.js';
+import * as siteCmd from './commands/site.js';
 import * as deidCmd from './commands/deid.js';
 import * as synthCmd from './commands/synth.js';
 import * as startCmd from './commands/start.js';
@@ -12,7 +13,7 @@ import * as userCmd from './commands/user.js';
  * Each command module exports `register(program)`. Add new command groups
  * here, one line each.
  */
-const MODULES: Array<{ register(program: Command): void }> = [startCmd, synthCmd, userCmd, tokenCmd, auditCmd, configCmd, deidCmd, hubCmd];
+const MODULES: Array<{ register(program: Command): void }> = [startCmd, synthCmd, userCmd, tokenCmd, auditCmd, configCmd, deidCmd, siteCmd, hubCmd];
 
 export function buildProgram(): Command {
   const program = new Command();

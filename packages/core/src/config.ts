@@ -82,6 +82,20 @@ export const ConfigSchema = z.strictObject({
     hubUrl: z.string().url().optional(),
     hubToken: secret,
     keepOriginalsDays: z.number().int().min(0).default(0),
+    /** Modalities at risk of burned-in PHI (US, SC, OT, XC) let through without quarantine. */
+    allowModalities: z.array(z.string()).default([]),
+    /** Largest PDU the DIMSE server accepts (bytes). */
+    maxPduLength: z.number().int().min(4096).max(4 * 1024 * 1024).default(131072),
+    /** Jobs run at once per pipeline stage. */
+    checkConcurrency: z.number().int().positive().default(2),
+    deidConcurrency: z.number().int().positive().default(2),
+    uplinkConcurrency: z.number().int().positive().default(4),
+    /** How often ready clinical records are flushed to the hub. */
+    clinicalFlushMs: z.number().int().positive().default(2000),
+    /** An upload that gets no answer in this time is ambiguous and re-checked. */
+    uplinkTimeoutMs: z.number().int().positive().default(120_000),
+    /** Run the DIMSE server (off for API-only or test setups). */
+    dimse: z.boolean().default(true),
   }).prefault({}),
   /** De-identification (DICOM PS3.15 Annex E); defaults are the site node's profile. */
   deid: z.strictObject({

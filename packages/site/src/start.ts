@@ -1,0 +1,34 @@
+import type { AuditLog } from '@imago/audit';
+import type { Config, Logger } from '@imago/core';
+import type { ImagoDb } from '@imago/db';
+import type { App } from '@imago/http';
+import { startDimseServer, type DimseServer } from './dimse.js';
+import { SiteNode } from './node.js';
+import { registerSiteRoutes } from './routes.js';
+import type { JobQueue } from './queue.js';
+
+export interface SitePart {
+  node: SiteNode;
+  dimse: DimseServer | null;
+  close(): Promise<void>;
+}
+
+/**
+ * Start the site part: routes on `app` (call before `listen`), the DIMSE
+ * server and the pipeline workers.
+ */
+export async function startSite(deps: { config: Config; logger: Logger; db: ImagoDb; audit: AuditLog; app?: App; queue?: JobQueue; workers?: boolean }): Promise<SitePart> {
+  const node = await SiteNode.open(deps);
+  if (deps.app) await registerSiteRoutes(deps.app, node);
+  const dimse = deps.config.site.dimse ? await startDimseServer(node) : null;
+  if (deps.workers !== false) await node.startWorkers();
+  deps.logger.info({ site: deps.config.site.code, aeTitle: deps.config.site.aeTitle, dimsePort: dimse?.port ?? null, hub: deps.config.site.hubUrl ?? null }, 'site node started');
+  return {
+    node,
+    dimse,
+    async close() {
+      await dimse?.close();
+      await node.stop();
+    },
+  };
+}
