@@ -75,10 +75,13 @@ export function cxrTemplate(an: Anatomy, ops: Opacity[]): Float32Array {
       const side = du < 0 ? -1 : 1;
       const lx = (du - side * an.lungSep) / an.lungW;
       const ly = (v - (an.lungTop + an.lungH / 2)) / (an.lungH / 2);
-      const dome = an.diaphragm - 0.06 * (1 - Math.min(1, Math.abs(lx)) ** 2) + (side > 0 ? 0.0 : 0.015);
+      const alx = lx < 0 ? -lx : lx;
+      const mlx = alx < 1 ? alx : 1;
+      const dome = an.diaphragm - 0.06 * (1 - mlx * mlx) + (side > 0 ? 0.0 : 0.015);
       const inLung = lx * lx + ly * ly < 1 && v < dome;
       if (inLung) {
-        val = 0.14 + 0.08 * (v - an.lungTop) / an.lungH + 0.05 * Math.abs(lx) ** 4;
+        const lx2 = lx * lx;
+        val = 0.14 + 0.08 * (v - an.lungTop) / an.lungH + 0.05 * lx2 * lx2;
         // opacities: peripheral / lower-zone ground glass
         for (const o of ops) {
           const dx = u - o.x;
@@ -99,8 +102,8 @@ export function cxrTemplate(an: Anatomy, ops: Opacity[]): Float32Array {
       // ribs (posterior arcs), drawn over lungs and chest wall
       if (Math.abs(du) < an.bodyW * 0.95 && v > 0.12 && v < an.diaphragm + 0.05) {
         const yr = v - an.ribCurve * du * du - an.ribPhase;
-        const p = (yr / an.ribSpacing) % 1;
-        const fr = p < 0 ? p + 1 : p;
+        const q = yr / an.ribSpacing;
+        const fr = q - Math.floor(q);
         if (fr < 0.28) val += 0.09 * Math.sin((fr / 0.28) * Math.PI);
       }
       // clavicles
@@ -201,19 +204,131 @@ export function renderCxr(r: CxrRecipe, out: Uint16Array): void {
   const amp = nt.amp;
   const span = Math.max(1, maxV - 2 * amp); // base values live in [0, span]; +noise (0..2amp) stays in [0, maxV]
   const inv = r.photometric === 'MONOCHROME1';
-  // site contrast at template resolution, 8-bit fixed point
+  // site contrast at template resolution, 8-bit fixed point; x^gamma from a
+  // per-image table (linear between 4096 knots) instead of 65k Math.pow calls
   const ti = new Int32Array(T * T);
   const heel = r.anatomy.heel;
   const exposure = r.anatomy.exposure;
+  const lut = new Float64Array(POW_KNOTS + 2);
+  for (let q = 0; q <= POW_KNOTS; q++) lut[q] = Math.pow(q / POW_KNOTS, gamma);
+  lut[POW_KNOTS + 1] = lut[POW_KNOTS]!;
   for (let k = 0; k < T * T; k++) {
     const i = k & (T - 1);
     const h = 1 + heel * ((i + 0.5) / T - 0.5);
-    const d = clamp01(offset + gain * Math.pow(clamp01(tpl[k]! * exposure * h), gamma)) * maxV;
+    const x = clamp01(tpl[k]! * exposure * h) * POW_KNOTS;
+    const q = x | 0;
+    const p = lut[q]! + (lut[q + 1]! - lut[q]!) * (x - q);
+    const d = clamp01(offset + gain * p) * maxV;
     let v = (inv ? maxV - d : d) - amp;
     v = v < 0 ? 0 : v > span ? span : v;
     ti[k] = Math.round(v * 256) || 0;
   }
-  // horizontal upsample of every template row (fixed point, +128 rounding bias)
+  const out32 = new Uint32Array(out.buffer, out.byteOffset, (rows * cols) >> 1);
+  const f = cols / T;
+  if (f === 4 || f === 8 || f === 16) upsampleFused(ti, rows, cols, f, nt.pairs, r.noiseSeed, out32);
+  else upsampleGeneric(ti, rows, cols, nt.pairs, r.noiseSeed, out32);
+}
+
+const POW_KNOTS = 4096;
+
+/** Vertical bilinear weight (8-bit) and top template row for output row y. */
+function rowWeights(rows: number): { y0: Int32Array; wy: Int32Array } {
+  const y0 = new Int32Array(rows);
+  const wy = new Int32Array(rows);
+  for (let y = 0; y < rows; y++) {
+    const f = Math.min(T - 1, Math.max(0, ((y + 0.5) * T) / rows - 0.5));
+    const j = Math.min(T - 2, Math.floor(f));
+    y0[y] = j;
+    wy[y] = Math.round((f - j) * 256);
+  }
+  return { y0, wy };
+}
+
+/**
+ * Fast path for cols = f*T with f in {4, 8, 16} (every full-size and
+ * half-size radiograph). Per output row: bilinear vertical interpolation at
+ * template resolution (T values), then the horizontal interpolation runs as
+ * an accumulator (one add per pixel, no table loads) and each pixel pair is
+ * stored as one 32-bit word with its packed noise pair added.
+ */
+function upsampleFused(ti: Int32Array, rows: number, cols: number, f: number, np: Uint32Array, seed: number, out32: Uint32Array): void {
+  const { y0, wy } = rowWeights(rows);
+  const vrow = new Int32Array(T);
+  const half = cols >> 1;
+  const edgePairs = f >> 2; // f/2 pixels clamped to the first/last template column
+  const pairsPer = f >> 1; // pixel pairs per template interval
+  const sh = (8 + Math.log2(2 * f)) | 0; // acc = value * 256 * 2f
+  const bias = 1 << (sh - 1);
+  let s = seed | 0 || 0x1234567;
+  for (let y = 0; y < rows; y++) {
+    const a0 = y0[y]! * T;
+    const w = wy[y]!;
+    for (let i = 0; i < T; i++) {
+      const a = ti[a0 + i]!;
+      vrow[i] = a + (((ti[a0 + T + i]! - a) * w + 128) >> 8);
+    }
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    let n = (s >>> 16) & (NOISE_TILE - 1);
+    let o = y * half;
+    // left edge
+    let e = (vrow[0]! + 128) >> 8;
+    let pe = e | (e << 16);
+    for (let k = 0; k < edgePairs; k++) out32[o++] = pe + np[n++]!;
+    if (f === 8) {
+      // full-size radiographs (2048 columns): the 4 pairs of an interval unrolled
+      for (let i = 0; i < T - 1; i++) {
+        const a = vrow[i]!;
+        const d2 = (vrow[i + 1]! - a) * 2;
+        let acc = a * 16 + (d2 >> 1) + 2048;
+        let p0 = acc >> 12;
+        acc += d2;
+        let p1 = acc >> 12;
+        acc += d2;
+        out32[o] = (p0 | (p1 << 16)) + np[n]!;
+        p0 = acc >> 12;
+        acc += d2;
+        p1 = acc >> 12;
+        acc += d2;
+        out32[o + 1] = (p0 | (p1 << 16)) + np[n + 1]!;
+        p0 = acc >> 12;
+        acc += d2;
+        p1 = acc >> 12;
+        acc += d2;
+        out32[o + 2] = (p0 | (p1 << 16)) + np[n + 2]!;
+        p0 = acc >> 12;
+        acc += d2;
+        p1 = acc >> 12;
+        out32[o + 3] = (p0 | (p1 << 16)) + np[n + 3]!;
+        o += 4;
+        n += 4;
+      }
+    } else {
+      for (let i = 0; i < T - 1; i++) {
+        const a = vrow[i]!;
+        const d = vrow[i + 1]! - a;
+        let acc = a * 2 * f + d + bias;
+        const d2 = d * 2;
+        for (let m = 0; m < pairsPer; m++) {
+          const v0 = acc >> sh;
+          acc += d2;
+          const v1 = acc >> sh;
+          acc += d2;
+          out32[o++] = (v0 | (v1 << 16)) + np[n++]!;
+        }
+      }
+    }
+    // right edge
+    e = (vrow[T - 1]! + 128) >> 8;
+    pe = e | (e << 16);
+    for (let k = 0; k < edgePairs; k++) out32[o++] = pe + np[n++]!;
+  }
+}
+
+/** Any size: separable bilinear through a horizontally upsampled copy of the template. */
+function upsampleGeneric(ti: Int32Array, rows: number, cols: number, np: Uint32Array, seed: number, out32: Uint32Array): void {
+  const half = cols >> 1;
   const hx0 = new Int32Array(cols);
   const hwx = new Int32Array(cols);
   for (let x = 0; x < cols; x++) {
@@ -222,25 +337,22 @@ export function renderCxr(r: CxrRecipe, out: Uint16Array): void {
     hx0[x] = x0;
     hwx[x] = Math.round((f - x0) * 256);
   }
+  // horizontal pass, rounded, +128 so the vertical pass rounds too
   const hrows = scratchI32(T * cols);
   for (let j = 0; j < T; j++) {
     const base = j * T;
     const ob = j * cols;
     for (let x = 0; x < cols; x++) {
       const a = ti[base + hx0[x]!]!;
-      hrows[ob + x] = a + (((ti[base + hx0[x]! + 1]! - a) * hwx[x]!) >> 8) + 128;
+      hrows[ob + x] = a + (((ti[base + hx0[x]! + 1]! - a) * hwx[x]! + 128) >> 8) + 128;
     }
   }
-  const out32 = new Uint32Array(out.buffer, out.byteOffset, (rows * cols) >> 1);
-  const np = nt.pairs;
-  let s = r.noiseSeed | 0 || 0x1234567;
+  const { y0, wy } = rowWeights(rows);
+  let s = seed | 0 || 0x1234567;
   for (let y = 0; y < rows; y++) {
-    const f = Math.min(T - 1, Math.max(0, ((y + 0.5) * T) / rows - 0.5));
-    const y0 = Math.min(T - 2, Math.floor(f));
-    const wy = Math.round((f - y0) * 256);
-    const o0 = y0 * cols;
+    const w = wy[y]!;
+    const o0 = y0[y]! * cols;
     const o1 = o0 + cols;
-    // per-row offset into the noise tile
     s ^= s << 13;
     s ^= s >>> 17;
     s ^= s << 5;
@@ -249,8 +361,8 @@ export function renderCxr(r: CxrRecipe, out: Uint16Array): void {
     for (let k = 0, x = 0; k < half; k++, x += 2) {
       const a0 = hrows[o0 + x]!;
       const a1 = hrows[o0 + x + 1]!;
-      const v0 = (a0 + (((hrows[o1 + x]! - a0) * wy) >> 8)) >> 8;
-      const v1 = (a1 + (((hrows[o1 + x + 1]! - a1) * wy) >> 8)) >> 8;
+      const v0 = (a0 + (((hrows[o1 + x]! - a0) * w) >> 8)) >> 8;
+      const v1 = (a1 + (((hrows[o1 + x + 1]! - a1) * w) >> 8)) >> 8;
       out32[orow + k] = (v0 | (v1 << 16)) + np[no + k]!;
     }
   }
