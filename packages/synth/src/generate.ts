@@ -105,7 +105,8 @@ interface Plan {
 }
 
 export function planDataset(o: Required<Pick<GenerateOptions, 'seed' | 'sites' | 'patients' | 'scale' | 'ctSlices' | 'prevalence'>> & { population?: Partial<PopulationOptions> }): Plan {
-  const pop: PopulationOptions = { ageMean: 60, ageSd: 17, female: 0.47, ...o.population };
+  const pop: PopulationOptions = { ageMean: 60, ageSd: 17, female: 0.47 };
+  for (const k of ['ageMean', 'ageSd', 'female'] as const) if (o.population?.[k] !== undefined) pop[k] = o.population[k];
   const sites = makeSites(o.seed, o.sites, o.prevalence);
   const patients: PatientPlan[] = [];
   const instances: InstancePlan[] = [];
@@ -158,6 +159,10 @@ export async function generateDataset(opts: GenerateOptions): Promise<GenerateSu
   if (!Number.isInteger(nPatients) || nPatients < 1) throw badRequest('patients must be a positive integer');
   if (!(scale > 0 && scale <= 2)) throw badRequest('scale must be in (0, 2]');
   if (!Number.isInteger(seed) || seed < 0) throw badRequest('seed must be a non-negative integer');
+  const pop = opts.population ?? {};
+  if (pop.ageMean !== undefined && !(pop.ageMean >= 18 && pop.ageMean <= 99)) throw badRequest('population ageMean must be in 18..99');
+  if (pop.ageSd !== undefined && !(pop.ageSd >= 0 && pop.ageSd <= 50)) throw badRequest('population ageSd must be in 0..50');
+  if (pop.female !== undefined && !(pop.female >= 0 && pop.female <= 1)) throw badRequest('population female must be a fraction in 0..1');
   const t0 = performance.now();
   const plan = planDataset({ seed, sites: nSites, patients: nPatients, scale, ctSlices, prevalence: opts.prevalence ?? 0.5, population: opts.population });
   const out = opts.out;

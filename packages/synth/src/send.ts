@@ -22,6 +22,8 @@ export interface SendOptions {
   /** Instances per association (DIMSE) or per multipart request (STOW). */
   batch?: number;
   limit?: number;
+  /** TCP_NODELAY on C-STORE associations (default true). */
+  noDelay?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -38,7 +40,27 @@ dimse.log.setLevel('error');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function storeBatch(items: ListedInstance[], t: NonNullable<SendOptions['dimse']>, onDone: (ok: boolean, item: ListedInstance, status: string) => void): Promise<void> {
+/**
+ * Turn off Nagle's algorithm on the association's socket. dcmjs-dimse 0.3.x
+ * has no option for it: Client.send() calls net.connect({ host, port }) (or
+ * tls.connect) with only TLS options, and neither the Client nor the
+ * 'connected' event exposes the socket in its typed API. The socket is,
+ * however, reachable as client.network.socket, set synchronously by send();
+ * setNoDelay() before the connection completes is applied on connect. This is
+ * feature-detected, so a dcmjs-dimse without that field just keeps Nagle on.
+ * Measured against storescp on localhost (40 small instances, one
+ * association, busy 2-core machine): ~90 ms per C-STORE with Nagle, ~60 ms
+ * without. The rest is not the socket: the client is synchronous (one
+ * request in flight) and dcmjs re-parses every file (~10-15 ms CPU each).
+ */
+function disableNagle(client: InstanceType<typeof dimse.Client>): boolean {
+  const sock = (client as unknown as { network?: { socket?: { setNoDelay?: (on: boolean) => unknown } } }).network?.socket;
+  if (typeof sock?.setNoDelay !== 'function') return false;
+  sock.setNoDelay(true);
+  return true;
+}
+
+async function storeBatch(items: ListedInstance[], t: NonNullable<SendOptions['dimse']>, onDone: (ok: boolean, item: ListedInstance, status: string) => void, noDelay = true): Promise<void> {
   const client = new dimse.Client();
   const pending = new Set(items.map((i) => i.path));
   for (const it of items) {
@@ -60,6 +82,7 @@ async function storeBatch(items: ListedInstance[], t: NonNullable<SendOptions['d
     });
     client.on('closed', () => (err && pending.size === items.length ? reject(err) : resolve()));
     client.send(t.host, t.port, t.callingAet ?? 'IMAGO_PACS', t.calledAet, { associationTimeout: 30000, pduTimeout: 60000 });
+    if (noDelay) disableNagle(client);
   });
   for (const p of pending) onDone(false, items.find((i) => i.path === p)!, 'no response');
 }
@@ -109,7 +132,7 @@ export async function sendDataset(o: SendOptions): Promise<SendResult> {
   };
   for (let i = 0; i < items.length; i += batch) {
     const chunk = items.slice(i, i + batch);
-    if (o.dimse) await storeBatch(chunk, o.dimse, onDone);
+    if (o.dimse) await storeBatch(chunk, o.dimse, onDone, o.noDelay ?? true);
     else res.bytes += await stowBatch(chunk, o.stowUrl!, o.stowHeaders ?? {}, onDone);
     if (rate) {
       // hold the average rate: instance i+batch may not start before (i+batch)/rate seconds

@@ -25,13 +25,20 @@ export function register(program: Command): void {
     .option('--ct-slices <n>', 'slices per CT series', num, 24)
     .option('--prevalence <p>', 'COVID-positive fraction', num, 0.5)
     .option('--workers <n>', 'worker threads (0 = main thread only)', num)
+    .option('--age-mean <years>', 'mean patient age (default 60; positives are ~4 years older)', num)
+    .option('--age-sd <years>', 'SD of patient age (default 17; ages are clipped to 18..99)', num)
+    .option('--female <fraction>', 'fraction of female patients, 0..1 (default 0.47)', num)
     .option('--json', 'print the summary as JSON')
-    .action(async (o: { out?: string; sites: number; patients: number; seed: number; scale: number; ctSlices: number; prevalence: number; workers?: number; json?: boolean }) => {
+    .action(async (o: { out?: string; sites: number; patients: number; seed: number; scale: number; ctSlices: number; prevalence: number; workers?: number; ageMean?: number; ageSd?: number; female?: number; json?: boolean }) => {
       if (!o.out) throw badRequest('--out <dir> is required');
+      const population: { ageMean?: number; ageSd?: number; female?: number } = {};
+      if (o.ageMean !== undefined) population.ageMean = o.ageMean;
+      if (o.ageSd !== undefined) population.ageSd = o.ageSd;
+      if (o.female !== undefined) population.female = o.female;
       let bar: ReturnType<typeof progress> | null = null;
       let last = 0;
       const summary = await generateDataset({
-        out: o.out, sites: o.sites, patients: o.patients, seed: o.seed, scale: o.scale, ctSlices: o.ctSlices, prevalence: o.prevalence, workers: o.workers,
+        out: o.out, sites: o.sites, patients: o.patients, seed: o.seed, scale: o.scale, ctSlices: o.ctSlices, prevalence: o.prevalence, workers: o.workers, population,
         onProgress: (done, total) => {
           bar ??= progress('synth', total);
           bar.tick(done - last);
