@@ -70,6 +70,7 @@ export abstract class BaseJobQueue implements JobQueue {
   private readonly registrations = new Map<string, Registration>();
   private readonly sleepers = new Map<string, Set<() => void>>();
   private readonly running = new Set<Running>();
+  private readonly claiming = new Set<Promise<Claimed | null>>();
   private readonly runs = jobRunsCounter();
 
   constructor(
@@ -122,6 +123,7 @@ export abstract class BaseJobQueue implements JobQueue {
   }
 
   private sleep(name: string, ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
       let set = this.sleepers.get(name);
       if (!set) this.sleepers.set(name, (set = new Set()));
@@ -140,8 +142,19 @@ export abstract class BaseJobQueue implements JobQueue {
     let errorBackoff = 0;
     while (!this.stopping) {
       let claimed: Claimed | null = null;
+      // Track the claim, so that stop() can wait for it: a job claimed while
+      // stop() runs is handed straight back (counted as an attempt, like any
+      // interrupted run) instead of starting after the queue has stopped.
+      const step = this.claim(reg.name).then(async (c) => {
+        if (c && this.stopping) {
+          await this.recordFailure(c, new Error('worker stopped before the job started'), 'transient', true);
+          return null;
+        }
+        return c;
+      });
+      this.claiming.add(step);
       try {
-        claimed = await this.claim(reg.name);
+        claimed = await step;
         errorBackoff = 0;
       } catch (e) {
         if (this.stopping) break;
@@ -149,15 +162,12 @@ export abstract class BaseJobQueue implements JobQueue {
         this.logger.error({ err: e, job: reg.name }, 'jobs: cannot fetch jobs; backing off');
         await this.sleep(reg.name, errorBackoff);
         continue;
+      } finally {
+        this.claiming.delete(step);
       }
       if (!claimed) {
         await this.sleep(reg.name, this.config.pollIntervalMs);
         continue;
-      }
-      if (this.stopping) {
-        // Claimed while stop() ran: hand it straight back (counted as an attempt, like any interrupted run).
-        await this.recordFailure(claimed, new Error('worker stopped before the job started'), 'transient', true);
-        break;
       }
       await this.run(reg, claimed);
     }
@@ -173,7 +183,8 @@ export abstract class BaseJobQueue implements JobQueue {
     });
     const job: Job = { id: claimed.id, name: claimed.name, data: claimed.data, retryCount: claimed.retryCount, signal: abort.signal };
     try {
-      const result = await Promise.race([Promise.resolve().then(() => reg.handler(job)), expired]);
+      // (A run released by stop() before the handler got going never starts.)
+      const result = await Promise.race([Promise.resolve().then(() => (entry.released ? undefined : reg.handler(job))), expired]);
       if (entry.released) return;
       if (result === 'expired') {
         abort.abort(new Error('job expired'));
@@ -228,6 +239,7 @@ export abstract class BaseJobQueue implements JobQueue {
     this.stopping = true;
     if (this.countSource) removeCountSource(this.metricsKey, this.countSource);
     for (const set of this.sleepers.values()) for (const wake of [...set]) wake();
+    await Promise.allSettled([...this.claiming]);
     const loops = [...this.registrations.values()].flatMap((r) => r.loops);
     if (opts.graceful !== false) {
       let timer: NodeJS.Timeout | undefined;

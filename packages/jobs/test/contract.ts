@@ -15,7 +15,8 @@ export interface Backend {
   openDb(): Promise<ImagoDb>;
 }
 
-const untilAborted = (signal: AbortSignal) => new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+const untilAborted = (signal: AbortSignal) =>
+  new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve())));
 
 function isCode(code: string) {
   return (e: unknown) => {
@@ -377,15 +378,15 @@ export function jobQueueContract(backend: Backend): void {
       await assert.rejects(q1.work(uniqueName('after-stop'), async () => {}), isCode('conflict'));
 
       const q2 = await open();
+      let started = false;
       let aborted = false;
       await q2.work(name, async (job) => {
-        await new Promise<void>((resolve) => job.signal.addEventListener('abort', () => {
-          aborted = true;
-          resolve();
-        }));
+        started = true;
+        await untilAborted(job.signal);
+        aborted = true;
       });
       const b = await q2.send(name, {}, { retryDelayMs: 60_000 });
-      await waitFor(async () => (await q2.getJob(b!))?.state === 'active', 'b active');
+      await waitFor(() => started, 'b started');
       await q2.stop({ graceful: false });
       assert.equal(aborted, true);
       const info = await q2.getJob(b!);
