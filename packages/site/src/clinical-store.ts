@@ -43,18 +43,16 @@ export async function saveClinical(node: SiteNode, actor: Actor, inputs: Array<{
   let unchanged = 0;
   let dropped = 0;
   const ids: string[] = [];
+  // Opt-out checks before the transaction (SQLite has one connection: no queries outside `trx` inside it).
+  const keep: Array<{ record: (typeof ok)[number]['record']; issuer: string | null; pid: string; pseudonym: string }> = [];
+  for (const { record, issuer } of ok) {
+    const pid = record.patientId.trim();
+    const pseudonym = node.engine.pseudonymFor(pid, issuer?.trim() || undefined);
+    if ((await node.isOptedOut(pid, issuer)) || (await node.isPseudonymOptedOut(pseudonym))) dropped++;
+    else keep.push({ record, issuer, pid, pseudonym });
+  }
   await node.db.transaction(async (trx) => {
-    for (const { record, issuer } of ok) {
-      const pid = record.patientId.trim();
-      if (await node.isOptedOut(pid, issuer)) {
-        dropped++;
-        continue;
-      }
-      const pseudonym = node.engine.pseudonymFor(pid, issuer?.trim() || undefined);
-      if (await node.isPseudonymOptedOut(pseudonym)) {
-        dropped++;
-        continue;
-      }
+    for (const { record, issuer, pid, pseudonym } of keep) {
       await trx.insertInto('site_pseudonyms').values({ pseudonym, patient_id: pid, issuer: issuer?.trim() || node.config.site.code, created_at: nowIso() }).onConflict((oc) => oc.doNothing()).execute();
       const rec = pseudonymise(record, pseudonym);
       const sha = recordSha256(rec);
