@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { createRequire } from 'node:module';
 import { encodeElement } from '@imago/dicom';
-import { receivedBytes, stageTotal } from './metrics.js';
+import { stageTotal } from './metrics.js';
 import type { SiteNode } from './node.js';
 
 const dimse = createRequire(import.meta.url)('dcmjs-dimse') as typeof import('dcmjs-dimse');
@@ -157,15 +157,7 @@ export async function startDimseServer(node: SiteNode, opts: { port?: number } =
         return;
       }
       node.commitIncoming(f, { source: 'dimse', callingAe: this.callingAe }, { fsynced: true }).then(
-        async () => {
-          try {
-            const { stat } = await import('node:fs/promises');
-            receivedBytes.inc({ source: 'dimse' }, (await stat(f.path)).size);
-          } catch {
-            /* metrics only */
-          }
-          respond(Status.Success);
-        },
+        () => respond(Status.Success),
         (e: unknown) => {
           logger.error({ err: (e as Error).message }, 'site: C-STORE commit failed');
           stageTotal.inc({ stage: 'receive-dimse', outcome: 'failed' });

@@ -8,7 +8,7 @@ import { nowIso, sql, type DbOrTrx, type ImagoDb, type SiteInstancesTable } from
 import { createDeidEngine, readHeader, type DeidEngine } from '@imago/deid';
 import { HubClient } from './hub-client.js';
 import { optoutEntryHash, optoutHashes } from './identity-keys.js';
-import { queueDepth, stageTotal, timed } from './metrics.js';
+import { queueDepth, receivedBytes, stageTotal, timed } from './metrics.js';
 import { openQueue, LocalJobQueue, type JobQueue } from './queue.js';
 
 export const JOBS = {
@@ -123,7 +123,6 @@ export class SiteNode {
    * transaction. Only after this returns may success go back to the sender.
    */
   async commitIncoming(file: { id: string; path: string; rel: string }, meta: IncomingMeta, opts: { fsynced?: boolean } = {}): Promise<string> {
-    const start = Date.now();
     if (!opts.fsynced) {
       const fh = await open(file.path, 'r+');
       try {
@@ -143,7 +142,7 @@ export class SiteNode {
       await this.queue.send(JOBS.optout, { id: file.id }, { singletonKey: file.id }, trx);
     });
     stageTotal.inc({ stage: `receive-${meta.source}`, outcome: 'ok' });
-    void start;
+    receivedBytes.inc({ source: meta.source }, size);
     return file.id;
   }
 

@@ -99,14 +99,14 @@ export class LocalJobQueue implements JobQueue {
       if (!job) {
         idle = Math.min(idle + 1, 8);
         await new Promise<void>((res) => {
-          const t = setTimeout(done, Math.min(this.cfg.pollIntervalMs * idle, 1000));
-          const self = this;
-          function done() {
+          const wake = this.wake;
+          const done = (): void => {
             clearTimeout(t);
-            self.wake.delete(done);
+            wake.delete(done);
             res();
-          }
-          this.wake.add(done);
+          };
+          const t = setTimeout(done, Math.min(this.cfg.pollIntervalMs * idle, 1000));
+          wake.add(done);
         });
         continue;
       }

@@ -4,7 +4,6 @@ import type { Readable } from 'node:stream';
 import { badRequest, unsupportedMediaType } from '@imago/core';
 import { readHeader } from '@imago/dicom';
 import type { SiteNode } from './node.js';
-import { receivedBytes } from './metrics.js';
 
 export interface StowResult {
   stored: Array<{ sopClassUID: string; sopInstanceUID: string; id: string }>;
@@ -51,7 +50,6 @@ export async function receiveStow(node: SiteNode, body: Readable, contentType: s
       const h = readHeader(c.f.path);
       if (!h.sopInstanceUID || !h.sopClassUID) throw new Error('no SOP Instance UID');
       await node.commitIncoming(c.f, { source: 'stow' }, { fsynced: true });
-      receivedBytes.inc({ source: 'stow' }, c.size);
       res.stored.push({ sopClassUID: h.sopClassUID, sopInstanceUID: h.sopInstanceUID, id: c.f.id });
     } catch (e) {
       await rm(c.f.path, { force: true });

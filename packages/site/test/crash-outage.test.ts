@@ -51,7 +51,9 @@ test('crash safety: 500 instances sent while the site node is SIGKILLed 3 times 
 test('hub outage: the site keeps accepting while the hub is down, then drains with no loss and no duplicates', { timeout: 300_000 }, async () => {
   const dir = tempDir('imago-outage-');
   const hubPort = await freePort();
-  let { platform: hub, token } = await startHub(dir, hubPort);
+  const started = await startHub(dir, hubPort);
+  const token = started.token;
+  let hub = started.platform;
   const site = await writeSiteConfig(dir, hubPort, token);
   const child = await startSiteProcess(site.file);
   try {
