@@ -31,7 +31,7 @@ for (let r = 0; r < runs; r++) {
   const c = process.cpuUsage(c0);
   const res = {
     run: r + 1, instances: cxr.length, workers, mainThread, seconds: +s.toFixed(2), perSecond: +(cxr.length / s).toFixed(1), MBps: +(bytes / s / 1e6).toFixed(0),
-    meanMB: +(bytes / cxr.length / 1e6).toFixed(2), cpuMsPerImage: +((c.user + c.system) / 1000 / cxr.length).toFixed(1), load1: +load.toFixed(2),
+    meanMB: +(bytes / cxr.length / 1e6).toFixed(2), cpuMsPerImage: +((c.user + c.system) / 1000 / cxr.length).toFixed(1), sysMsPerImage: +(c.system / 1000 / cxr.length).toFixed(1), load1: +load.toFixed(2),
   };
   results.push(res);
   console.log(JSON.stringify(res));
