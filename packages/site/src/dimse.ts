@@ -128,6 +128,19 @@ export async function startDimseServer(node: SiteNode, opts: { port?: number } =
       ws.on('error', (e) => {
         ws.imago!.failed = e;
       });
+      // Backpressure: dcmjs-dimse does not wait for 'drain' after the first time, so pause the socket
+      // whenever the file stream's buffer is full; a slow disk then slows the sender instead of growing memory.
+      const sock = (this as unknown as { socket?: { pause(): void; resume(): void; isPaused?(): boolean } }).socket;
+      const write = ws.write.bind(ws) as (chunk: unknown, ...rest: unknown[]) => boolean;
+      (ws as unknown as { write: typeof write }).write = (chunk: unknown, ...rest: unknown[]) => {
+        const ok = write(chunk, ...rest);
+        if (!ok && sock && !sock.isPaused?.()) {
+          sock.pause();
+          ws.once('drain', () => sock.resume());
+          ws.once('close', () => sock.resume());
+        }
+        return ok;
+      };
       ws.write(part10Header(request.getAffectedSopClassUid(), request.getAffectedSopInstanceUid(), context.getAcceptedTransferSyntaxUid() ?? '1.2.840.10008.1.2', this.callingAe));
       return ws;
     }
