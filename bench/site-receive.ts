@@ -153,6 +153,6 @@ for (const s of sets) {
   console.log(line);
   results.push(line);
 }
-console.log('\nPDU: storescu default max send PDU 16 KB is capped by each receiver: Imago accepts up to 128 KB, Orthanc its default 16 KB.');
+console.log('\nPDU: storescu sends PDUs up to the size each receiver advertises: Imago 128 KB (site.maxPduLength), Orthanc 16 KB (its default).');
 console.log(results.join('\n'));
 process.exit(0);
