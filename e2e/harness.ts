@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
@@ -37,19 +38,37 @@ export interface Server {
   dataDir: string;
   logins: Map<string, string>;
   child: ChildProcess;
-  stop(): Promise<void>;
+  /** The upload token of the demo site at the hub (set by startDemo). */
+  siteToken?: string;
+  stop(opts?: { keepData?: boolean }): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
 }
 
 /** `imago start --demo` in a child process; resolves once it prints its URL. */
-export async function startServer(): Promise<Server> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'imago-e2e-'));
+export async function startServer(opts: { dataDir?: string; port?: number; env?: Record<string, string> } = {}): Promise<Server> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'imago-e2e-'));
+  // The child's configuration is exactly this: no IMAGO_* from the test runner (e.g. IMAGO_TEST_PG_URL) leaks in.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IMAGO_')));
   const env = {
-    ...process.env,
+    ...inherited,
     IMAGO_DATA_DIR: dataDir,
     IMAGO_DB__URL: `sqlite:${join(dataDir, 'imago.db')}`,
-    IMAGO_HTTP__PORT: '0',
+    IMAGO_HTTP__PORT: String(opts.port ?? 0),
     IMAGO_HTTP__HOST: '127.0.0.1',
     IMAGO_LOG__LEVEL: 'warn',
+    // No DIMSE listener: the tests feed the site by STOW-RS, and parallel suites must not fight over port 11112.
+    IMAGO_SITE__DIMSE: 'false',
+    ...opts.env,
   };
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'packages/cli/src/bin.ts'), 'start', '--demo'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -79,16 +98,85 @@ export async function startServer(): Promise<Server> {
   }
   return {
     url, dataDir, logins, child,
-    async stop() {
+    async stop(o = {}) {
       if (child.exitCode === null) {
         const done = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!o.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+async function post(server: Server, cookie: string, path: string, body: unknown, contentType = 'application/json'): Promise<{ status: number; json: unknown }> {
+  const r = await fetch(`${server.url}${path}`, { method: 'POST', headers: { cookie, 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+  const text = await r.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: r.status, json };
+}
+
+/**
+ * The platform with demo data that went through the real pipeline: the
+ * operator registers the demo site at the hub, the site node is restarted
+ * with that token, synthetic studies arrive at the site by STOW-RS, clinical
+ * data is imported as CSV, and the site de-identifies and uploads to the hub.
+ * (If `start --demo` already loads a dataset, that is used as it is.)
+ */
+const debug = (...a: unknown[]) => {
+  if (process.env.E2E_DEBUG) console.log('[e2e]', ...a);
+};
+
+export async function startDemo(): Promise<Server> {
+  const port = await freePort();
+  let s = await startServer({ port });
+  debug('started', s.url);
+  const op = await apiCookie(s, 'operator');
+  const stats = await apiGet<{ totals: { instances: number } }>(s, op, '/api/hub/v1/stats');
+  if (stats.totals.instances > 0) return s;
+  const site = await apiGet<{ site: string }>(s, await apiCookie(s, 'siteadmin'), '/api/site/v1/status');
+  let token: string;
+  const reg = await post(s, op, '/api/hub/v1/sites', { code: site.site, name: 'Demo General Hospital', region: 'Demo region', splitMode: 'percent', trainingPercent: 70, sharesData: false });
+  if (reg.status < 300) token = (reg.json as { token: string }).token;
+  else token = ((await post(s, op, `/api/hub/v1/sites/${site.site}/tokens`, { revokeOthers: true })).json as { token: string }).token;
+  const dataDir = s.dataDir;
+  await s.stop({ keepData: true });
+  s = await startServer({ dataDir, port, env: { IMAGO_SITE__HUB_URL: `http://127.0.0.1:${port}`, IMAGO_SITE__HUB_TOKEN: token } });
+  s.siteToken = token;
+  debug('restarted with the hub link');
+
+  // Synthetic studies (with PHI) arrive at the site by STOW-RS.
+  const gen = join(dataDir, 'synth');
+  const { generateDataset, sendDataset } = await import('@imago/synth');
+  const g = await generateDataset({ out: gen, seed: 11, sites: 1, patients: 16, scale: 0.125, ctSlices: 4, workers: 0 });
+  const code = g.sites[0]!.code;
+  debug('generated', g.instances, 'instances');
+  const admin = await apiCookie(s, 'siteadmin');
+  const sent = await sendDataset({ dir: gen, site: code, stowUrl: `${s.url}/dicom-web/studies`, stowHeaders: { cookie: admin }, batch: 10 });
+  if (sent.failed) throw new Error(`STOW to the site failed for ${sent.failed} instance(s): ${JSON.stringify(sent.failures.slice(0, 3))}`);
+  debug('sent', sent.sent);
+  const dm = await apiCookie(s, 'datamanager');
+  for (const f of process.env.E2E_SKIP_CLINICAL ? [] : ['data.csv', 'status.csv']) {
+    const r = await post(s, dm, '/api/site/v1/clinical/import/csv', readFileSync(join(gen, 'sites', code, 'clinical', f), 'utf8'), 'text/csv');
+    if (r.status >= 300) throw new Error(`clinical import ${f}: ${r.status} ${JSON.stringify(r.json)}`);
+  }
+  // Wait for the pipeline to drain: nothing received, checked or waiting in the outbox, clinical uploaded.
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const st = await apiGet<{ instances: Record<string, number>; clinical: Record<string, number> }>(s, admin, '/api/site/v1/status');
+    const busy = (st.instances.received ?? 0) + (st.instances.checked ?? 0) + (st.instances.outbox ?? 0) + (st.clinical.ready ?? 0);
+    if (!busy && (st.instances.uploaded ?? 0) > 0) break;
+    debug('status', JSON.stringify(st.instances), JSON.stringify(st.clinical));
+    if (Date.now() > deadline) throw new Error(`site pipeline did not drain: ${JSON.stringify(st)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return s;
 }
 
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

@@ -2,12 +2,18 @@ import { useEffect, useId, useRef, useState, type ReactNode, type InputHTMLAttri
 import { errorText } from '../api';
 import { isMissingEndpoint } from '../hooks';
 
-/** The page heading takes focus on navigation so screen-reader users hear where they are. */
+/**
+ * The page heading takes focus after an in-app navigation so screen-reader
+ * users hear where they are. On the first page of a load, focus stays at the
+ * top of the document so that the skip link is the first Tab stop.
+ */
+let firstPage = true;
 export function Page({ title, intro, actions, children }: { title: string; intro?: ReactNode; actions?: ReactNode; children: ReactNode }) {
   const h = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     document.title = `${title} · Imago`;
-    h.current?.focus();
+    if (firstPage) firstPage = false;
+    else h.current?.focus();
   }, [title]);
   return (
     <section className="page" aria-labelledby="page-title">

@@ -17,14 +17,14 @@ function GroupCounts({ d }: { d: ReleaseView }) {
   if (!g) return <Counts counts={d.counts} />;
   const cols = ['patients', 'studies', 'instances', 'clinicalRecords'] as const;
   return (
-    <table className="table" data-testid="release-counts">
+    <div className="table-wrap"><table className="table" data-testid="release-counts">
       <caption className="sr-only">Release contents per group</caption>
       <thead><tr><th scope="col">Group</th>{cols.map((c) => <th scope="col" className="num" key={c}>{c === 'clinicalRecords' ? 'clinical records' : c}</th>)}<th scope="col" className="num">size</th><th scope="col"><span className="sr-only">Manifest</span></th></tr></thead>
       <tbody>{Object.entries(g).map(([grp, c]) => (
         <tr key={grp} data-group={grp}><th scope="row">{grp}</th>{cols.map((k) => <td className="num" data-col={k} key={k}>{fmtNum(c[k])}</td>)}<td className="num">{fmtBytes(c.bytes)}</td>
           <td><a href={`/api/hub/v1/releases/${encodeURIComponent(d.id)}/manifest?group=${grp}`} download={`${d.identifier.replace(/[^A-Za-z0-9._-]/g, '_')}-${grp}-manifest.json`}>Download {grp} manifest</a></td></tr>
       ))}</tbody>
-    </table>
+    </table></div>
   );
 }
 
@@ -42,7 +42,7 @@ function ReleaseDetail({ id }: { id: string }) {
   const d = r.data;
   return (
     <div data-testid="release-detail">
-      <div className="grid-2">
+      <div className="stack">
         <div>
           <h3>Manifest summary</h3>
           <dl className="kv">
