@@ -291,7 +291,7 @@ test('sites: register a site and see its token once; the token works', async () 
   // Change the split rule and the sharing flag.
   const row = page.getByTestId('sites-table').locator('tr', { hasText: 'E2ENORTH' });
   await row.getByRole('button', { name: 'Edit rule' }).click();
-  await row.getByLabel('Split rule').selectOption('training');
+  await row.getByLabel('Split rule', { exact: true }).selectOption('training');
   await row.getByLabel('Shares data with other parties').check();
   await row.getByRole('button', { name: 'Save' }).click();
   await page.getByText(/Saved E2ENORTH/).waitFor();

@@ -55,6 +55,16 @@ export function withQuery(path: string, query?: RequestOptions['query']): string
   return s ? `${path}${path.includes('?') ? '&' : '?'}${s}` : path;
 }
 
+/** A 403 may mean "signed out" to an API that authorises before it authenticates: ask who we are. */
+async function sessionGone(): Promise<boolean> {
+  try {
+    const r = await fetch('/api/auth/me', { headers: { accept: 'application/json' }, credentials: 'same-origin' });
+    return r.status === 401;
+  } catch {
+    return false;
+  }
+}
+
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
   let body: BodyInit | undefined;
@@ -83,7 +93,7 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
   if (!res.ok) {
     const j = (json ?? {}) as { error?: string; message?: string; issues?: Issue[] };
     const err = new ApiError(res.status, j.error ?? `http${res.status}`, j.message ?? (res.statusText || `HTTP ${res.status}`), Array.isArray(j.issues) ? j.issues : []);
-    if (res.status === 401 && !opts.noExpire) for (const l of expiredListeners) l();
+    if (!opts.noExpire && (res.status === 401 || (res.status === 403 && (await sessionGone())))) for (const l of expiredListeners) l();
     throw err;
   }
   return (json ?? (text as unknown)) as T;

@@ -88,7 +88,7 @@ export function HubDashboard(_props: { params: Record<string, string> }) {
                 <table className="table" data-testid="overtime-table"><thead><tr><th scope="col">Period</th>{time.keys.map((k) => <th scope="col" className="num" key={k}>{k}</th>)}</tr></thead>
                   <tbody>{time.data.map((r) => <tr key={String(r.period)}><th scope="row">{r.period}</th>{time.keys.map((k) => <td className="num" key={k}>{fmtNum(r[k] as number)}</td>)}</tr>)}</tbody></table>}>
                 <ResponsiveContainer width="100%" height="100%">
-                  <LineChart data={time.data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
+                  <LineChart accessibilityLayer={false} data={time.data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
                     <CartesianGrid strokeDasharray="3 3" />
                     <XAxis dataKey="period" />
                     <YAxis allowDecimals={false} />
@@ -106,7 +106,7 @@ export function HubDashboard(_props: { params: Record<string, string> }) {
               {s.splitBalance.length ? (
                 <Figure caption="Patients in training and validation, per site" table={null}>
                   <ResponsiveContainer width="100%" height="100%">
-                    <BarChart data={s.splitBalance} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
+                    <BarChart accessibilityLayer={false} data={s.splitBalance} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
                       <CartesianGrid strokeDasharray="3 3" />
                       <XAxis dataKey="site" />
                       <YAxis allowDecimals={false} />
@@ -163,7 +163,7 @@ export function HubDashboard(_props: { params: Record<string, string> }) {
                     <table className="table" data-testid={`dist-${dim}`}><thead><tr><th scope="col">{DIM_LABELS[dim] ?? dim}</th><th scope="col" className="num">Training %</th><th scope="col" className="num">Validation %</th><th scope="col" className="num">Reference %</th></tr></thead>
                       <tbody>{data.map((d) => <tr key={d.category}><th scope="row">{d.category}</th><td className="num">{d.training}</td><td className="num">{d.validation}</td><td className="num">{d.reference ?? '—'}</td></tr>)}</tbody></table>}>
                     <ResponsiveContainer width="100%" height="100%">
-                      <BarChart data={data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
+                      <BarChart accessibilityLayer={false} data={data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
                         <CartesianGrid strokeDasharray="3 3" />
                         <XAxis dataKey="category" interval={0} tick={{ fontSize: 11 }} />
                         <YAxis unit="%" />
