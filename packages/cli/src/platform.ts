@@ -5,6 +5,7 @@ import { createLogger, newSecret, notFound, type Config, type Logger } from '@im
 import { AuditLog } from '@imago/audit';
 import { openDatabase, type ImagoDb } from '@imago/db';
 import { Identity, OidcLogin, systemActor } from '@imago/identity';
+import { loadDemoDataset } from './demo.js';
 import { createHttpServer, registerAuditRoutes, registerAuthRoutes, type App } from '@imago/http';
 
 export interface Platform {
@@ -87,8 +88,11 @@ export function readDemoLogins(config: Config): Array<{ username: string; passwo
 }
 
 /** Start every part of the platform in this process. */
-export async function startPlatform(config: Config, opts: { demo?: boolean; logger?: Logger } = {}): Promise<Platform> {
+export async function startPlatform(config: Config, opts: { demo?: boolean; logger?: Logger; onProgress?: (msg: string) => void } = {}): Promise<Platform> {
   const core = await openCore(config, opts);
+  // The port must be known before the site part starts when it uploads to this
+  // same process; port 0 means "any free port", so pick one now.
+  if (config.http.port === 0 && config.parts.site && config.parts.hub && !config.site.hubUrl) config.http.port = await freeLoopbackPort();
   const { logger, db, audit, identity } = core;
   const publicUrl = config.http.publicUrl ?? `http://${config.http.host}:${config.http.port}`;
   const oidc = config.auth.oidc ? new OidcLogin(config.auth.oidc, identity, new URL('/api/auth/oidc/callback', publicUrl).toString()) : undefined;
@@ -97,7 +101,10 @@ export async function startPlatform(config: Config, opts: { demo?: boolean; logg
   // ---- hub (packages/hub): warehouse API, site API and DICOMweb under /api/hub/v1 ----
   if (config.parts.hub) {
     const { createHub, registerHubRoutes } = await import('@imago/hub');
-    await registerHubRoutes(app, createHub({ config, db, audit, identity, logger }));
+    const hub = createHub({ config, db, audit, identity, logger });
+    await registerHubRoutes(app, hub);
+    // All-in-one: the local site node uploads to this process's own hub.
+    if (config.parts.site && !config.site.hubUrl) await linkLocalSite(config, hub, logger);
   }
   // ---- end hub ----
   await registerAuditRoutes(app, { config, logger, db, audit, identity, ...(oidc ? { oidc } : {}) });
@@ -109,6 +116,10 @@ export async function startPlatform(config: Config, opts: { demo?: boolean; logg
   // --- end site part ---
   if (opts.demo) await ensureDemoUsers(core);
   await app.listen({ host: config.http.host, port: config.http.port });
+  if (opts.demo && sitePart) {
+    const r = await loadDemoDataset(sitePart.node, config.dataDir, logger, opts.onProgress);
+    if (!r.skipped) opts.onProgress?.(`demo dataset: ${r.instances} instances and ${r.clinicalRecords} clinical records entered the site pipeline`);
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.http.port;
   const url = config.http.publicUrl ?? `http://${config.http.host}:${port}`;
@@ -154,3 +165,43 @@ async function registerWebUi(app: App, logger: Logger, ui: { oidc: boolean }): P
   });
 }
 // --- end web UI ----------------------------------------------------------------
+
+// --- all-in-one site ↔ hub link ---------------------------------------------------
+/**
+ * When one process runs both the site node and the hub, register the local site
+ * at the hub the first time, keep its uplink token in DATA/site/hub-token
+ * (mode 600), and point the site's uplink at this process over loopback. The
+ * site still talks to the hub only through the site API with its own token.
+ */
+async function linkLocalSite(config: Config, hub: import('@imago/hub').Hub, logger: Logger): Promise<void> {
+  const dir = join(resolve(config.dataDir), 'site');
+  mkdirSync(dir, { recursive: true });
+  const tokenFile = join(dir, 'hub-token');
+  const operator = { principal: { kind: 'user' as const, id: 'system', name: 'local-hub-link', grants: [{ role: 'platform_operator', orgId: null }] }, ip: null };
+  let token = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : '';
+  if (!token) {
+    const code = config.site.code;
+    const known = (await hub.listSites(operator)).some((s) => s.code === code);
+    token = known
+      ? (await hub.issueSiteToken(operator, code)).token
+      : (await hub.registerSite(operator, { code, name: `${code} (local site node)`, region: 'local', sharesData: false })).token;
+    writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+    chmodSync(tokenFile, 0o600);
+    logger.info({ site: code }, 'registered the local site node at the local hub');
+  }
+  config.site.hubUrl = `http://127.0.0.1:${config.http.port}`;
+  config.site.hubToken = token;
+}
+
+async function freeLoopbackPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+// --- end all-in-one link -------------------------------------------------------------

@@ -15,7 +15,7 @@ export function register(program: Command): void {
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: not a port number: ${opts.port}`);
         config.http.port = port;
       }
-      const p = await startPlatform(config, { demo: !!opts.demo });
+      const p = await startPlatform(config, { demo: !!opts.demo, onProgress: (m) => process.stdout.write(`${m}\n`) });
       const out = process.stdout;
       out.write(`\nImago is running.\n  Web UI and API: ${p.url}/\n  OpenAPI:        ${p.url}/openapi.json\n  Health:         ${p.url}/healthz\n  Metrics:        ${p.url}/metrics\n`);
       if (opts.demo) {
