@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -75,7 +75,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<App> {
   enableDefaultMetrics();
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // We log each request ourselves (route pattern only, never the URL or body).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.http.bodyLimit,
     trustProxy: false,
     return503OnClosing: true,
