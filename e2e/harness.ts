@@ -73,8 +73,13 @@ export async function startServer(opts: { dataDir?: string; port?: number; env?:
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'packages/cli/src/bin.ts'), 'start', '--demo'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
+  let stopping = false;
   child.stderr!.on('data', (d: Buffer) => {
-    err += d.toString();
+    err = (err + d.toString()).slice(-20_000);
+  });
+  // A server that dies under the tests says why.
+  child.once('exit', (code, signal) => {
+    if (!stopping) console.error(`[e2e] imago start exited unexpectedly (code ${code}, signal ${signal})\n--- stdout\n${out.slice(-4000)}\n--- stderr\n${err.slice(-8000)}`);
   });
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`imago start did not come up in 120 s\n${out}\n${err}`)), 120_000);
@@ -99,6 +104,7 @@ export async function startServer(opts: { dataDir?: string; port?: number; env?:
   return {
     url, dataDir, logins, child,
     async stop(o = {}) {
+      stopping = true;
       if (child.exitCode === null) {
         const done = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');

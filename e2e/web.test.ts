@@ -392,6 +392,7 @@ test('study browser: a series is drawn with window and level', async () => {
   await page.keyboard.press('Home'); // narrowest window, by keyboard
   const b = await sample();
   assert.notEqual(Math.round(a.mean), Math.round(b.mean), 'a narrower window changes the drawing');
+  await page.getByRole('button', { name: 'Reset window' }).click();
   await screenshot(page, 'hub-study-viewer');
   assert.deepEqual(await axeSerious(page), [], 'study browser: no serious or critical axe violations');
   await ctx.close();

@@ -53,7 +53,7 @@ export function AuditLogScreen() {
         {events.data ? (
           <>
             <p className="muted" aria-live="polite">{fmtNum(events.data.total)} events in the log; showing {events.data.events.length} on this page, newest first.</p>
-            <div className="table-wrap">
+            <div className="table-wrap" tabIndex={0} role="group" aria-label="Table; scroll sideways if it is wider than the page">
               <table className="table" data-testid="audit-table">
                 <caption className="sr-only">Audit events</caption>
                 <thead><tr><th scope="col">#</th><th scope="col">When</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Event code</th><th scope="col">Resource</th><th scope="col">Outcome</th></tr></thead>

@@ -88,14 +88,25 @@ export function HubDashboard(_props: { params: Record<string, string> }) {
                 <table className="table" data-testid="overtime-table"><thead><tr><th scope="col">Period</th>{time.keys.map((k) => <th scope="col" className="num" key={k}>{k}</th>)}</tr></thead>
                   <tbody>{time.data.map((r) => <tr key={String(r.period)}><th scope="row">{r.period}</th>{time.keys.map((k) => <td className="num" key={k}>{fmtNum(r[k] as number)}</td>)}</tr>)}</tbody></table>}>
                 <ResponsiveContainer width="100%" height="100%">
-                  <LineChart accessibilityLayer={false} data={time.data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
-                    <CartesianGrid strokeDasharray="3 3" />
-                    <XAxis dataKey="period" />
-                    <YAxis allowDecimals={false} />
-                    <Tooltip />
-                    <Legend />
-                    {time.keys.map((k, i) => <Line key={k} type="monotone" dataKey={k} stroke={PALETTE[i % PALETTE.length]} strokeWidth={2} dot={time.data.length < 40} isAnimationActive={false} />)}
-                  </LineChart>
+                  {time.data.length > 3 ? (
+                    <LineChart accessibilityLayer={false} data={time.data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
+                      <CartesianGrid strokeDasharray="3 3" />
+                      <XAxis dataKey="period" />
+                      <YAxis allowDecimals={false} />
+                      <Tooltip />
+                      <Legend />
+                      {time.keys.map((k, i) => <Line key={k} type="monotone" dataKey={k} stroke={PALETTE[i % PALETTE.length]} strokeWidth={2} dot={time.data.length < 40} isAnimationActive={false} />)}
+                    </LineChart>
+                  ) : (
+                    <BarChart accessibilityLayer={false} data={time.data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
+                      <CartesianGrid strokeDasharray="3 3" />
+                      <XAxis dataKey="period" />
+                      <YAxis allowDecimals={false} />
+                      <Tooltip />
+                      <Legend />
+                      {time.keys.map((k, i) => <Bar key={k} dataKey={k} stackId="t" fill={PALETTE[i % PALETTE.length]} maxBarSize={120} isAnimationActive={false} />)}
+                    </BarChart>
+                  )}
                 </ResponsiveContainer>
               </Figure>
             ) : <p>No instances yet.</p>}
@@ -118,18 +129,18 @@ export function HubDashboard(_props: { params: Record<string, string> }) {
                   </ResponsiveContainer>
                 </Figure>
               ) : <p>No sites yet.</p>}
-              <table className="table" data-testid="split-table">
+              <div className="table-wrap" tabIndex={0} role="group" aria-label="Table; scroll sideways if it is wider than the page"><table className="table" data-testid="split-table">
                 <caption className="sr-only">Split balance per site</caption>
                 <thead><tr><th scope="col">Site</th><th scope="col">Rule</th><th scope="col" className="num">Training</th><th scope="col" className="num">Validation</th><th scope="col" className="num">Training share</th><th scope="col" className="num">Configured</th></tr></thead>
                 <tbody>{s.splitBalance.map((b) => (
                   <tr key={b.site} data-site={b.site}><th scope="row">{b.site}</th><td>{b.rule}</td><td className="num" data-col="training">{fmtNum(b.training)}</td><td className="num" data-col="validation">{fmtNum(b.validation)}</td>
                     <td className="num">{b.trainingShare === null ? '—' : `${Math.round(b.trainingShare * 100)}%`}</td><td className="num">{b.configuredTrainingPercent}%</td></tr>
                 ))}</tbody>
-              </table>
+              </table></div>
             </Panel>
             <Panel title="Clinical-field completeness per site">
               {s.completeness.length ? (
-                <div className="table-wrap">
+                <div className="table-wrap" tabIndex={0} role="group" aria-label="Table; scroll sideways if it is wider than the page">
                   <table className="table heatmap" data-testid="completeness-heatmap">
                     <caption className="muted" style={{ captionSide: 'top', textAlign: 'left' }}>Share of patients with each field filled in (current record per patient)</caption>
                     <thead><tr><th scope="col">Field</th>{s.completeness.map((c) => <th scope="col" className="num" key={c.site}>{c.site}<div className="muted">{c.patients} pts</div></th>)}</tr></thead>

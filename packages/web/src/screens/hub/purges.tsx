@@ -55,7 +55,7 @@ export function HubPurges(_props: { params: Record<string, string> }) {
         <ErrorNote error={p.error} what="Purges" />
         {p.loading && !p.data ? <Loading /> : null}
         {p.data ? (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0} role="group" aria-label="Table; scroll sideways if it is wider than the page">
             <table className="table" data-testid="purges-table">
               <caption className="sr-only">Purges with their evidence</caption>
               <thead><tr><th scope="col">When</th><th scope="col">Requested by</th><th scope="col">Site</th><th scope="col">Removed</th><th scope="col">Evidence</th></tr></thead>

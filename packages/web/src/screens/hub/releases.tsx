@@ -17,7 +17,7 @@ function GroupCounts({ d }: { d: ReleaseView }) {
   if (!g) return <Counts counts={d.counts} />;
   const cols = ['patients', 'studies', 'instances', 'clinicalRecords'] as const;
   return (
-    <div className="table-wrap"><table className="table" data-testid="release-counts">
+    <div className="table-wrap" tabIndex={0} role="group" aria-label="Table; scroll sideways if it is wider than the page"><table className="table" data-testid="release-counts">
       <caption className="sr-only">Release contents per group</caption>
       <thead><tr><th scope="col">Group</th>{cols.map((c) => <th scope="col" className="num" key={c}>{c === 'clinicalRecords' ? 'clinical records' : c}</th>)}<th scope="col" className="num">size</th><th scope="col"><span className="sr-only">Manifest</span></th></tr></thead>
       <tbody>{Object.entries(g).map(([grp, c]) => (
@@ -104,7 +104,7 @@ export function HubReleases(_props: { params: Record<string, string> }) {
         <ErrorNote error={rel.error} what="Releases" />
         {rel.loading && !rel.data ? <Loading /> : null}
         {rel.data ? (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0} role="group" aria-label="Table; scroll sideways if it is wider than the page">
             <table className="table" data-testid="releases-table">
               <caption className="sr-only">Releases</caption>
               <thead><tr><th scope="col">Version</th><th scope="col">Title</th><th scope="col">Identifier</th><th scope="col">Created</th><th scope="col">Content hash</th><th scope="col"><span className="sr-only">Details</span></th></tr></thead>

@@ -99,7 +99,7 @@ export function HubSites(_props: { params: Record<string, string> }) {
         <ErrorNote error={sites.error} what="Sites" />
         {sites.loading && !sites.data ? <Loading /> : null}
         {sites.data ? (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0} role="group" aria-label="Table; scroll sideways if it is wider than the page">
             <table className="table" data-testid="sites-table">
               <caption className="sr-only">Registered sites</caption>
               <thead><tr><th scope="col">Code</th><th scope="col">Name</th><th scope="col">Region</th><th scope="col">Split rule</th><th scope="col">Shares data</th><th scope="col">Registered</th><th scope="col">Actions</th></tr></thead>

@@ -75,7 +75,7 @@ export function HubStudies(_props: { params: Record<string, string> }) {
         {studies.loading && !studies.data ? <Loading /> : null}
         {studies.data ? (
           <>
-            <div className="table-wrap">
+            <div className="table-wrap" tabIndex={0} role="group" aria-label="Table; scroll sideways if it is wider than the page">
               <table className="table" data-testid="studies-table">
                 <caption className="sr-only">Studies</caption>
                 <thead><tr><th scope="col">Pseudonym</th><th scope="col">Date</th><th scope="col">Modalities</th><th scope="col">Description</th><th scope="col" className="num">Instances</th><th scope="col"><span className="sr-only">Open</span></th></tr></thead>

@@ -52,7 +52,7 @@ export function SiteCases(_props: { params: Record<string, string> }) {
         {missing ? <p className="note note-wait" role="status">This site does not list cases with their studies yet; the list below shows the patients that have clinical records.</p> : <ErrorNote error={cases.error} />}
         <ErrorNote error={clinical.error} />
         {loading ? <Loading /> : (
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0} role="group" aria-label="Table; scroll sideways if it is wider than the page">
             <table className="table" data-testid="cases-table">
               <caption className="sr-only">Cases</caption>
               <thead><tr><th scope="col">Pseudonym</th><th scope="col" className="num">Studies</th><th scope="col">Clinical data</th><th scope="col">Complete</th><th scope="col">Last change</th></tr></thead>

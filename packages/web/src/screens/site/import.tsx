@@ -121,7 +121,7 @@ export function ClinicalImport(_props: { params: Record<string, string> }) {
           {preview.kind === 'csv' ? (
             <>
               <p>{preview.rows.length} data row(s), {preview.header.length} column(s).{rowErrors ? ` ${rowErrors.size} row(s) have errors, marked below.` : ''}</p>
-              <div className="table-wrap" style={{ maxHeight: 360, overflow: 'auto' }}>
+              <div className="table-wrap" tabIndex={0} role="group" aria-label="Rows in the file" style={{ maxHeight: 360, overflow: 'auto' }}>
                 <table className="table" data-testid="import-preview">
                   <caption className="sr-only">Rows in the file</caption>
                   <thead><tr><th scope="col">Row</th><th scope="col">Check</th>{preview.header.map((h, i) => <th scope="col" key={i}>{h}</th>)}</tr></thead>
