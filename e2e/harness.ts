@@ -193,7 +193,7 @@ export async function launchBrowser(): Promise<Browser> {
 
 /** A fresh context (own cookies and storage) signed in through the login form. */
 export async function signedIn(browser: Browser, server: Server, username: string): Promise<{ ctx: BrowserContext; page: Page }> {
-  const ctx = await browser.newContext({ baseURL: server.url, viewport: { width: 1360, height: 900 } });
+  const ctx = await browser.newContext({ baseURL: server.url, viewport: { width: 1360, height: 900 }, locale: 'en-GB' });
   const page = await ctx.newPage();
   await page.goto('/');
   await signIn(page, server, username);

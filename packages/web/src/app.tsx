@@ -1,4 +1,4 @@
-import { useEffect, type ComponentType } from 'react';
+import { Suspense, lazy, useEffect, type ComponentType } from 'react';
 import { useAuth } from './auth';
 import { Link, match, navigate, useLocation } from './router';
 import { PART_ORDER, ROLE_LABELS, SCREENS, homeFor, screensFor, type ScreenDef } from './nav';
@@ -12,7 +12,8 @@ import { ClinicalImport } from './screens/site/import';
 import { Quarantine } from './screens/site/quarantine';
 import { OptOut } from './screens/site/optout';
 import { HubSites } from './screens/hub/sites';
-import { HubDashboard } from './screens/hub/dashboard';
+// The dashboard carries the charting library: load it only when opened.
+const HubDashboard = lazy(() => import('./screens/hub/dashboard').then((m) => ({ default: m.HubDashboard })));
 import { HubStudies } from './screens/hub/studies';
 import { HubPurges } from './screens/hub/purges';
 import { HubReleases } from './screens/hub/releases';
@@ -129,7 +130,7 @@ export function App() {
       </header>
       <div className="layout">
         <Nav screens={screens} path={path} />
-        <main id="main" className="main" tabIndex={-1}>{body}</main>
+        <main id="main" className="main" tabIndex={-1}><Suspense fallback={<p role="status">Loading…</p>}>{body}</Suspense></main>
       </div>
     </div>
   );

@@ -15,7 +15,7 @@ const P = '/api/site/v1';
 const EMPTY: FormState = { values: {}, draftId: null };
 
 function Field({ f, value, error, onChange }: { f: FieldDef; value: string; error?: string | undefined; onChange: (v: string) => void }) {
-  const hint = f.kind === 'number' && f.min !== undefined ? `From ${f.min} to ${f.max}${f.unit && f.unit !== 'fraction' ? ` ${f.unit}` : ''}` : f.kind === 'date' ? 'For example 2020-04-01' : undefined;
+  const hint = f.kind === 'number' && f.min !== undefined ? `From ${f.min} to ${f.max}${f.unit && f.unit !== 'fraction' ? ` ${f.unit}` : ''}` : undefined;
   if (f.kind === 'select' || f.kind === 'yesno') {
     const options = f.kind === 'yesno' ? [{ value: '', label: 'Not recorded' }, { value: 'yes', label: 'Yes' }, { value: 'no', label: 'No' }] : f.options!;
     return <SelectField label={f.label} name={f.path} value={value} error={error} options={options} onChange={(e) => onChange(e.target.value)} />;
