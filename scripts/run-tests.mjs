@@ -45,7 +45,7 @@ if (!startPostgres) {
 } else {
   const server = await startPostgres();
   console.log(`run-tests: PostgreSQL 15 on port ${server.port}; ${files.length} test files`);
-  const env = { ...process.env, IMAGO_TEST_PG_URL: server.url, IMAGO_LOG_LEVEL: process.env.IMAGO_LOG_LEVEL ?? 'silent' };
+  const env = { ...process.env, TESTKIT_PG_URL: server.url, IMAGO_LOG__LEVEL: process.env.IMAGO_LOG__LEVEL ?? 'silent' };
   const tap = join(mkdtempSync(join(tmpdir(), 'imago-tap-')), 'results.tap');
   const child = spawn(
     process.execPath,

@@ -78,7 +78,7 @@ export abstract class BaseJobQueue implements JobQueue {
     opts: JobQueueOptions,
     private readonly metricsKey: string,
   ) {
-    this.logger = opts.logger ?? createLogger({ name: 'imago-jobs', level: process.env.IMAGO_LOG_LEVEL ?? 'info' });
+    this.logger = opts.logger ?? createLogger({ name: 'imago-jobs', level: process.env.IMAGO_LOG__LEVEL ?? 'info' });
     this.random = opts.random ?? Math.random;
   }
 

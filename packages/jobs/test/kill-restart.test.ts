@@ -23,7 +23,7 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 function startWorker(dbUrl: string, runs: string, mode: 'hang' | 'normal', name: string, expireSeconds: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, dbUrl, runs, mode, name], {
     cwd: ROOT,
-    env: { ...process.env, EXPIRE_SECONDS: String(expireSeconds), IMAGO_LOG_LEVEL: 'silent' },
+    env: { ...process.env, EXPIRE_SECONDS: String(expireSeconds), IMAGO_LOG__LEVEL: 'silent' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {

@@ -62,15 +62,15 @@ let ownServer: PgServer | undefined;
 
 /**
  * A fresh, empty database on the test PostgreSQL server. The test runner
- * starts one server per run and passes IMAGO_TEST_PG_URL; a test file run on
+ * starts one server per run and passes TESTKIT_PG_URL; a test file run on
  * its own starts its own server, stopped at exit.
  */
 export async function freshPostgresDb(prefix = 't'): Promise<string> {
-  let admin = process.env.IMAGO_TEST_PG_URL;
+  let admin = process.env.TESTKIT_PG_URL;
   if (!admin) {
     ownServer ??= await startPostgres();
     admin = ownServer.url;
-    process.env.IMAGO_TEST_PG_URL = admin;
+    process.env.TESTKIT_PG_URL = admin;
     process.once('exit', () => ownServer?.stop());
   }
   const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`.toLowerCase();

@@ -105,13 +105,13 @@ export function register(program: Command): void {
     });
 
   const q = site.command('quarantine').description('instances held for burned-in PHI risk or unreadable');
-  q.command('list').action(async (_o: unknown, cmd: Command) => {
+  q.command('list').description('list quarantined instances with their reasons').action(async (_o: unknown, cmd: Command) => {
     await withSite(cmd, async (node) => {
       for (const i of await node.listQuarantine(await cliActor(node))) console.log(`${i.id}\t${i.modality ?? ''}\t${i.receivedAt}\t${i.reason ?? ''}`);
     });
   });
   for (const d of ['release', 'reject'] as const) {
-    q.command(`${d} <id>`).option('--note <text>').action(async (id: string, o: { note?: string }, cmd: Command) => {
+    q.command(`${d} <id>`).description(d === 'release' ? 'release an instance for de-identification and upload' : 'reject and delete a quarantined instance').option('--note <text>', 'reviewer note, kept in the audit log').action(async (id: string, o: { note?: string }, cmd: Command) => {
       await withSite(cmd, async (node) => {
         await node.reviewQuarantine(await cliActor(node), id, d, o.note);
         console.log(`${d}d ${id}`);
@@ -126,13 +126,13 @@ export function register(program: Command): void {
       console.log(`added ${r.added}, already listed ${r.already}, purge requests ${r.purgesRequested}`);
     });
   });
-  o.command('add <patientId>').option('--issuer <issuer>', 'issuer of the patient ID (default: NHS for a valid NHS number, else the site)').action(async (id: string, x: { issuer?: string }, cmd: Command) => {
+  o.command('add <patientId>').description('opt one patient out (and request a hub purge if their data was sent)').option('--issuer <issuer>', 'issuer of the patient ID (default: NHS for a valid NHS number, else the site)').action(async (id: string, x: { issuer?: string }, cmd: Command) => {
     await withSite(cmd, async (node) => {
       const r = await node.addOptouts(await cliActor(node), [{ patientId: id, issuer: x.issuer ?? null }], 'cli');
       console.log(`added ${r.added}, already listed ${r.already}, purge requests ${r.purgesRequested}`);
     });
   });
-  o.command('list').action(async (_x: unknown, cmd: Command) => {
+  o.command('list').description('count the opted-out patients (the list itself is never shown)').action(async (_x: unknown, cmd: Command) => {
     await withSite(cmd, async (node) => {
       const r = await node.listOptouts(await cliActor(node));
       console.log(`${r.count} patients opted out; dropped ${r.droppedInstances} instances and ${r.droppedClinical} clinical records`);
