@@ -162,6 +162,11 @@ test('clinical form: an invalid field is explained, fixed and saved; an expired 
   await page.getByRole('alert').filter({ hasText: 'There is a problem' }).waitFor();
   await screenshot(page, 'site-clinical-form-error');
   assert.deepEqual(await axeSerious(page), [], 'clinical form: no serious or critical axe violations');
+  // A draft needs only the patient and the kind: it is kept at the site, not sent.
+  await page.getByRole('button', { name: 'Save draft' }).click();
+  await page.getByText(/Draft saved on the site/).waitFor();
+  const drafts = await apiGet<{ items: Array<{ state: string; record: { observations?: { temperature?: number } } }> }>(server, await apiCookie(server, 'datamanager'), '/api/site/v1/clinical?state=draft');
+  assert.ok(drafts.items.some((d) => d.record.observations?.temperature === 52), 'the draft is stored as typed');
   await page.getByLabel(/^Temperature/).fill('38.4');
   // The session expires while the work is in hand.
   await ctx.clearCookies();
@@ -176,7 +181,9 @@ test('clinical form: an invalid field is explained, fixed and saved; an expired 
   await page.getByTestId('saved-note').waitFor();
   assert.equal(await page.locator('[data-field="observations.temperature"]').innerText(), '38.4 °C');
   const pseudonym = decodeURIComponent(new URL(page.url()).pathname.split('/')[3]!);
-  const recs = await apiGet<{ items: Array<{ record: { observations: { temperature: number }; age: number } }> }>(server, await apiCookie(server, 'datamanager'), `/api/site/v1/clinical?pseudonym=${encodeURIComponent(pseudonym)}`);
+  const recs = await apiGet<{ items: Array<{ state: string; record: { observations: { temperature: number }; age: number } }> }>(server, await apiCookie(server, 'datamanager'), `/api/site/v1/clinical?pseudonym=${encodeURIComponent(pseudonym)}`);
+  assert.equal(recs.items.length, 1, 'the submitted record replaced the draft');
+  assert.notEqual(recs.items[0]!.state, 'draft');
   assert.equal(recs.items[0]!.record.observations.temperature, 38.4);
   assert.equal(recs.items[0]!.record.age, 61);
   await ctx.close();

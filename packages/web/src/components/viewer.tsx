@@ -30,7 +30,8 @@ export function SeriesViewer({ instances, title }: { instances: ReadonlyArray<{ 
     }).catch((e: unknown) => {
       if (live) {
         setImg(null);
-        setErr((e as Error).message);
+        const m = (e as Error).message;
+        setErr(/^no route/.test(m) ? 'The server does not serve this image to the browser yet.' : m);
       }
     });
     return () => {
