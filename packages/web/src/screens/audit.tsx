@@ -65,7 +65,19 @@ export function AuditLogScreen() {
                       <td>{e.actorName}{e.actorRole ? <span className="muted"> ({e.actorRole})</span> : null}</td>
                       <td><code>{e.action}</code></td>
                       <td>{e.codeDisplay}</td>
-                      <td>{e.resourceType}{e.resourceId ? <span className="muted"> {e.resourceId.slice(0, 12)}</span> : null}</td>
+                      <td>
+                        {e.resourceType}{e.resourceId ? <span className="muted"> {e.resourceId.slice(0, 12)}</span> : null}
+                        <details>
+                          <summary>Details<span className="sr-only"> of event {e.seq}</span></summary>
+                          <dl className="kv">
+                            <dt>Actor id</dt><dd><code>{e.actorId}</code></dd>
+                            {e.sourceIp ? <><dt>From</dt><dd>{e.sourceIp}</dd></> : null}
+                            {e.resourceId ? <><dt>Resource</dt><dd><code>{e.resourceId}</code></dd></> : null}
+                            <dt>Hash</dt><dd><code>{e.hash}</code></dd>
+                          </dl>
+                          {e.detail ? <pre className="block">{JSON.stringify(e.detail, null, 2)}</pre> : null}
+                        </details>
+                      </td>
                       <td><span className={`badge badge-${e.outcome}`}>{e.outcome}</span></td>
                     </tr>
                   ))}
