@@ -5,3 +5,4 @@ export * from './source.js';
 export * from './parse.js';
 export * from './write.js';
 export * from './header.js';
+export * from './thumbnail.js';

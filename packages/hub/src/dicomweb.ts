@@ -5,7 +5,7 @@ import { sql } from '@imago/db';
 import type { Actor } from '@imago/audit';
 import type { Hub } from './hub.js';
 import { tagOf, type DicomJson } from './dicom.js';
-import { renderThumbnail } from './thumbnail.js';
+import { renderThumbnail } from '@imago/dicom';
 
 export type QidoQuery = Record<string, string | string[] | undefined>;
 export type QidoLevel = 'study' | 'series' | 'instance';

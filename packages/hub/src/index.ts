@@ -14,7 +14,7 @@ export * from './stats.js';
 export * from './dicomweb.js';
 export * from './routes.js';
 export { parseInstanceHeader, dataSetToJson, tagOf, type DicomJson, type InstanceHeader } from './dicom.js';
-export { renderThumbnail } from './thumbnail.js';
+export { renderThumbnail } from '@imago/dicom';
 
 /**
  * The hub's keyed-hash secret: `hub.splitSecret` if configured, else one
