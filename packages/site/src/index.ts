@@ -9,3 +9,4 @@ export { registerSiteRoutes, optoutsFromCsv } from './routes.js';
 export { importDirectory } from './importer.js';
 export { startSite, type SitePart } from './start.js';
 export * from './clinical-store.js';
+export { registerCaseRoutes } from './cases-routes.js';
