@@ -136,7 +136,10 @@ test('site read views: quarantine preview and original, cases with studies and c
     const row = async (id: string) => p.core.db.db.selectFrom('site_instances').select(['pseudonym', 'incoming_path']).where('id', '=', id).executeTakeFirstOrThrow();
     let gray: string | undefined;
     let jpeg: string | undefined;
-    for (const it of q.items) ((await row(it.id)).pseudonym === pc ? (gray = it.id) : (jpeg = it.id));
+    for (const it of q.items) {
+      if ((await row(it.id)).pseudonym === pc) gray = it.id;
+      else jpeg = it.id;
+    }
     assert.ok(gray && jpeg);
     const th = await get(`/api/site/v1/quarantine/${gray}/thumbnail`, dm);
     assert.equal(th.status, 200, await th.clone().text());
