@@ -89,6 +89,10 @@ export const ConfigSchema = z.strictObject({
     /** Jobs run at once per pipeline stage. */
     checkConcurrency: z.number().int().positive().default(2),
     deidConcurrency: z.number().int().positive().default(2),
+    /** Worker threads that parse and de-identify off the receiving thread (0: in the main thread). */
+    deidWorkers: z.number().int().min(0).max(64).default(1),
+    /** While instances are arriving, a pipeline job waits up to this long before it runs (receiving first). */
+    receivePriorityMs: z.number().int().min(0).default(2000),
     uplinkConcurrency: z.number().int().positive().default(4),
     /** How often ready clinical records are flushed to the hub. */
     clinicalFlushMs: z.number().int().positive().default(2000),

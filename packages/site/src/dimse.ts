@@ -1,11 +1,12 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, fdatasync, openSync, renameSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { createRequire } from 'node:module';
 import { encodeElement } from '@imago/dicom';
 import { stageTotal } from './metrics.js';
-import type { SiteNode } from './node.js';
+import { completionMarker, type IncomingFile, type SiteNode } from './node.js';
+import { createHash, type Hash } from 'node:crypto';
 
 const dimse = createRequire(import.meta.url)('dcmjs-dimse') as typeof import('dcmjs-dimse');
 const { Server, Scp, Dataset, log: dimseLog } = dimse;
@@ -53,8 +54,86 @@ export interface DimseServer {
   close(): Promise<void>;
 }
 
-interface StoreStream extends WriteStream {
-  imago?: { id: string; path: string; rel: string; failed?: Error };
+/**
+ * One received data set on its way to disk. Writes are synchronous (page
+ * cache, no thread-pool round trip per PDU); at the end the file is
+ * fdatasynced, closed and renamed from `.part` to its final name, so a
+ * complete file under the final name is always a durable one.
+ */
+const MARKER_LIMIT = 2 << 20;
+
+class DurableFile extends Writable {
+  private fd: number | null;
+  private md5: Hash | null;
+  bytes = 0;
+  failed?: Error;
+  /** spare: a pre-created file with a durable name (see SiteNode.takeSpare); otherwise `.part` + rename. */
+  constructor(public f: IncomingFile, public spare: boolean) {
+    super({ highWaterMark: 1 << 20 });
+    this.fd = openSync(spare ? f.path : f.part, spare ? 'r+' : 'w', 0o600);
+    this.md5 = spare ? createHash('md5') : null;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    try {
+      let off = 0;
+      while (off < chunk.length) off += writeSync(this.fd!, chunk, off, chunk.length - off);
+      this.bytes += chunk.length;
+      // Large instances: hashing would cost more than the directory fsync it saves; they get renamed instead.
+      if (this.md5 && this.bytes > MARKER_LIMIT) this.md5 = null;
+      this.md5?.update(chunk);
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (e?: Error | null) => void): void {
+    this._write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), 'latin1', cb);
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    const fd = this.fd!;
+    try {
+      // The marker goes into the preamble in the same fdatasync as the data; recovery accepts the file only
+      // if size and MD5 match, so a torn write is never mistaken for a complete one.
+      if (this.md5) writeSync(fd, completionMarker(this.bytes, this.md5.digest('hex')), 0, 128, 0);
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
+    fdatasync(fd, (e) => {
+      try {
+        closeSync(fd);
+        this.fd = null;
+        if (e) throw e;
+        if (!this.spare) renameSync(this.f.part, this.f.path);
+        else if (!this.md5) {
+          // A spare without a marker would be discarded by recovery: give it its final '.dcm' name
+          // (the commit then fsyncs the directory).
+          const path = this.f.path.replace(/\.r\.dcm$/, '.dcm');
+          renameSync(this.f.path, path);
+          this.f = { ...this.f, path, rel: this.f.rel.replace(/\.r\.dcm$/, '.dcm') };
+          this.spare = false;
+        }
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    });
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    if (this.fd !== null) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
+      this.fd = null;
+    }
+    cb(err);
+  }
 }
 
 /**
@@ -121,55 +200,50 @@ export async function startDimseServer(node: SiteNode, opts: { port?: number } =
     }
 
     override createStoreWritableStream(context: InstanceType<typeof dimse.association.PresentationContext>, request: InstanceType<typeof dimse.requests.CStoreRequest>): Writable {
-      const f = node.newIncomingPath();
-      // flush: fsync before 'close', so the file is durable when the stream closes.
-      const ws = createWriteStream(f.path, { flush: true, highWaterMark: 1 << 20 }) as StoreStream;
-      ws.imago = { ...f };
+      node.noteReceive();
+      const spare = node.takeSpare();
+      const ws = new DurableFile(spare ?? node.newIncomingPath(), !!spare);
       ws.on('error', (e) => {
-        ws.imago!.failed = e;
+        ws.failed = e;
       });
-      // Backpressure: dcmjs-dimse does not wait for 'drain' after the first time, so pause the socket
-      // whenever the file stream's buffer is full; a slow disk then slows the sender instead of growing memory.
-      const sock = (this as unknown as { socket?: { pause(): void; resume(): void; isPaused?(): boolean } }).socket;
-      const write = ws.write.bind(ws) as (chunk: unknown, ...rest: unknown[]) => boolean;
-      (ws as unknown as { write: typeof write }).write = (chunk: unknown, ...rest: unknown[]) => {
-        const ok = write(chunk, ...rest);
-        if (!ok && sock && !sock.isPaused?.()) {
-          sock.pause();
-          ws.once('drain', () => sock.resume());
-          ws.once('close', () => sock.resume());
-        }
-        return ok;
-      };
       ws.write(part10Header(request.getAffectedSopClassUid(), request.getAffectedSopInstanceUid(), context.getAcceptedTransferSyntaxUid() ?? '1.2.840.10008.1.2', this.callingAe));
       return ws;
     }
 
     override createDatasetFromStoreWritableStream(writable: Writable, _context: unknown, callback: (ds: InstanceType<typeof Dataset>) => void): void {
-      const ws = writable as StoreStream;
+      const ws = writable as DurableFile;
       const ds = new Dataset();
-      (ds as unknown as { imago: StoreStream['imago'] }).imago = ws.imago;
-      const done = () => callback(ds);
-      if (ws.closed) done();
-      else ws.once('close', done);
+      (ds as unknown as { imago: DurableFile }).imago = ws;
+      let called = false;
+      const done = () => {
+        if (called) return;
+        called = true;
+        callback(ds);
+      };
+      if (ws.writableFinished || ws.destroyed) done();
+      else {
+        ws.once('finish', done);
+        ws.once('close', done);
+      }
     }
 
     override cStoreRequest(request: InstanceType<typeof dimse.requests.CStoreRequest>, callback: (r: InstanceType<typeof CStoreResponse>) => void): void {
-      const ds = request.getDataset() as unknown as { imago?: StoreStream['imago'] } | undefined;
-      const f = ds?.imago;
+      const ds = request.getDataset() as unknown as { imago?: DurableFile } | undefined;
+      const w = ds?.imago;
+      const f = w?.f;
       const respond = (status: number) => {
         const r = CStoreResponse.fromRequest(request);
         r.setStatus(status);
         callback(r);
       };
-      if (!f || f.failed) {
-        logger.error({ err: f?.failed?.message }, 'site: C-STORE could not be written to disk');
+      if (!w || !f || w.failed || !w.writableFinished) {
+        logger.error({ err: w?.failed?.message ?? 'incomplete' }, 'site: C-STORE could not be written to disk');
         stageTotal.inc({ stage: 'receive-dimse', outcome: 'failed' });
-        if (f) void rm(f.path, { force: true });
+        if (f) void Promise.all([rm(f.part, { force: true }), rm(f.path, { force: true })]);
         respond(0xa700); // Refused: out of resources
         return;
       }
-      node.commitIncoming(f, { source: 'dimse', callingAe: this.callingAe }, { fsynced: true }).then(
+      node.commitIncoming(f, { source: 'dimse', callingAe: this.callingAe }, { fsynced: true, renamed: true, size: w.bytes, nameDurable: w.spare }).then(
         () => respond(Status.Success),
         (e: unknown) => {
           logger.error({ err: (e as Error).message }, 'site: C-STORE commit failed');

@@ -1,9 +1,9 @@
-export { SiteNode, JOBS, INSTANCE_STATES, loadSiteSecret, type SiteDeps, type SiteStatus, type IncomingMeta } from './node.js';
+export { SiteNode, JOBS, INSTANCE_STATES, CONFLICT_REASON, loadSiteSecret, type SiteDeps, type SiteStatus, type IncomingMeta, type IncomingFile } from './node.js';
 export { startDimseServer, part10Header, isStorageClass, isAcceptedTransferSyntax, type DimseServer } from './dimse.js';
 export { HubClient, type HubClientOptions } from './hub-client.js';
 export { canonicalJson, canonicalSha256 } from './canonical.js';
 export { isNhsNumber, optoutHashes, optoutEntryHash } from './identity-keys.js';
-export { LocalJobQueue, openQueue, type JobQueue } from './queue.js';
+export { openQueue, type JobQueue } from './queue.js';
 export * from './clinical.js';
 export { registerSiteRoutes, optoutsFromCsv } from './routes.js';
 export { importDirectory } from './importer.js';

@@ -1,15 +1,16 @@
-import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, fsync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { badRequest, ClassifiedError, conflict, newId, newSecret, notFound, type Config, type Logger } from '@imago/core';
 import type { Actor, AuditLog } from '@imago/audit';
 import { nowIso, sql, type DbOrTrx, type ImagoDb, type SiteInstancesTable } from '@imago/db';
-import { createDeidEngine, readHeader, type DeidEngine } from '@imago/deid';
+import { createDeidEngine, type DeidEngine } from '@imago/deid';
+import { DeidPool } from './deid-pool.js';
 import { HubClient } from './hub-client.js';
 import { optoutEntryHash, optoutHashes } from './identity-keys.js';
 import { queueDepth, receivedBytes, stageTotal, timed } from './metrics.js';
-import { openQueue, LocalJobQueue, type JobQueue } from './queue.js';
+import { openQueue, type JobQueue } from './queue.js';
 
 export const JOBS = {
   optout: 'site.optout-check',
@@ -31,14 +32,55 @@ export interface SiteDeps {
   queue?: JobQueue;
 }
 
+export interface IncomingFile {
+  id: string;
+  /** Final name: incoming/<id>.dcm (absolute). */
+  path: string;
+  /** Relative to the site root. */
+  rel: string;
+  /** Where the receiver writes until the file is complete and durable. */
+  part: string;
+}
+
+interface PendingRow {
+  id: string;
+  source: string;
+  callingAe: string | null;
+  rel: string;
+  size: number;
+  at: string;
+  nameDurable: boolean;
+}
+
 export interface IncomingMeta {
-  source: 'dimse' | 'stow' | 'import';
+  source: 'dimse' | 'stow' | 'import' | 'recovered';
   callingAe?: string | null;
 }
 
 const UPLOAD_RETRY = { retryLimit: 1000 };
 
+/** Quarantine reason for a different object under a SOP Instance UID already forwarded. */
+export const CONFLICT_REASON = 'conflicting duplicate SOP Instance UID';
+
 /** Read (or create on first start) the site secret that keys pseudonyms, UIDs and the opt-out hashes. */
+/** The completion marker a DIMSE receiver writes into the (otherwise zero) Part 10 preamble. */
+export function completionMarker(size: number, md5: string): Buffer {
+  const m = Buffer.alloc(128);
+  m.write(`IMAGO-COMPLETE-1 ${size} ${md5}\n`, 'latin1');
+  return m;
+}
+
+/** True when a `.r.dcm` file holds the marker of a complete write: its size and the MD5 of its bytes (preamble zeroed). */
+export async function hasCompletionMarker(path: string): Promise<boolean> {
+  const { readFile } = await import('node:fs/promises');
+  const b = await readFile(path);
+  if (b.length < 132) return false;
+  const m = /^IMAGO-COMPLETE-1 (\d+) ([0-9a-f]{32})\n/.exec(b.toString('latin1', 0, 128));
+  if (!m || Number(m[1]) !== b.length) return false;
+  b.fill(0, 0, 128);
+  return createHash('md5').update(b).digest('hex') === m[2];
+}
+
 export function loadSiteSecret(config: Config): string {
   if (config.site.secret) return config.site.secret;
   const file = resolve(config.site.secretFile ?? join(config.dataDir, 'site', 'secret'));
@@ -65,6 +107,15 @@ export class SiteNode {
   private orgIdCache: string | null = null;
   private timers: NodeJS.Timeout[] = [];
   private workersStarted = false;
+  /** De-identification and header reads run here (worker threads unless site.deidWorkers is 0). */
+  readonly pool: DeidPool;
+  private incomingDirFd: number | null = null;
+  private commitGroup: Array<{ row: PendingRow; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private committing = false;
+  private lastReceiveAt = 0;
+  private spares: IncomingFile[] = [];
+  private refilling: Promise<void> | null = null;
+  private pipelineActive = 0;
 
   private constructor(readonly deps: SiteDeps, readonly queue: JobQueue, secret: string) {
     const c = deps.config;
@@ -75,10 +126,13 @@ export class SiteNode {
     for (const d of [this.incomingDir, this.outboxDir, this.tmpDir]) mkdirSync(d, { recursive: true });
     this.secret = Buffer.from(secret, 'utf8');
     this.engine = createDeidEngine({ secret, issuerDefault: c.site.code, allow: c.site.allowModalities });
+    this.pool = new DeidPool({ secret, issuerDefault: c.site.code, allow: c.site.allowModalities }, c.site.deidWorkers, this.engine);
     this.hub = c.site.hubUrl && c.site.hubToken ? new HubClient({ hubUrl: c.site.hubUrl, token: c.site.hubToken, site: c.site.code, timeoutMs: c.site.uplinkTimeoutMs }) : null;
   }
 
   static async open(deps: SiteDeps): Promise<SiteNode> {
+    // The conflicting-duplicate check looks rows up by SOP Instance UID.
+    await sql`CREATE INDEX IF NOT EXISTS site_instances_sop_uid ON site_instances (sop_uid)`.execute(deps.db.db);
     const queue = deps.queue ?? (await openQueue(deps.db, deps.config, deps.logger));
     return new SiteNode(deps, queue, loadSiteSecret(deps.config));
   }
@@ -111,55 +165,158 @@ export class SiteNode {
 
   // ------------------------------------------------------------------ receive
 
-  /** A fresh path in the incoming folder for a receiver to stream into. */
-  newIncomingPath(): { id: string; path: string; rel: string } {
+  /**
+   * A fresh path in the incoming folder. A receiver streams into `part`
+   * (`<id>.dcm.part`); only a complete, fdatasynced file is renamed to `path`.
+   */
+  newIncomingPath(): IncomingFile {
     const id = randomUUID();
-    return { id, rel: `incoming/${id}.dcm`, path: join(this.incomingDir, `${id}.dcm`) };
+    const path = join(this.incomingDir, `${id}.dcm`);
+    return { id, rel: `incoming/${id}.dcm`, path, part: `${path}.part` };
   }
 
   /**
-   * Make a received file durable and hand it to the pipeline: the file is
-   * fsynced, then the instance row and its first job commit in one
-   * transaction. Only after this returns may success go back to the sender.
+   * A pre-created receive file (`incoming/<id>.r.dcm`, empty) whose directory
+   * entry is already durable: files are created in batches of 64 and the
+   * directory is fsynced once per batch, so a DIMSE receiver needs a single
+   * fdatasync per instance. Null when none is ready (the caller then uses
+   * `.part` + rename + directory fsync).
    */
-  async commitIncoming(file: { id: string; path: string; rel: string }, meta: IncomingMeta, opts: { fsynced?: boolean } = {}): Promise<string> {
-    if (!opts.fsynced) {
-      const fh = await open(file.path, 'r+');
-      try {
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
+  takeSpare(): IncomingFile | null {
+    const f = this.spares.pop() ?? null;
+    if (this.spares.length < 32 && !this.refilling) {
+      this.refilling = this.refillSpares().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'site: cannot pre-create receive files')).finally(() => {
+        this.refilling = null;
+      });
     }
-    const size = (await stat(file.path)).size;
+    return f;
+  }
+
+  private async refillSpares(): Promise<void> {
+    const batch: IncomingFile[] = [];
+    for (let i = 0; i < 64; i++) {
+      const id = randomUUID();
+      const path = join(this.incomingDir, `${id}.r.dcm`);
+      closeSync(openSync(path, 'wx', 0o600));
+      batch.push({ id, path, rel: `incoming/${id}.r.dcm`, part: path });
+    }
+    await this.syncIncomingDir();
+    if (this.incomingDirFd === null) return; // stopped meanwhile
+    this.spares.push(...batch);
+  }
+
+  /** A receiver is busy: the pipeline yields to it (see pipelineTurn). */
+  noteReceive(): void {
+    this.lastReceiveAt = Date.now();
+  }
+
+  /**
+   * Make a received file durable and hand it to the pipeline. When this
+   * resolves (and only then may success go back to the sender):
+   *  - the complete Part 10 file is durable under its final name: either
+   *    fdatasynced and renamed from `<id>.dcm.part` to `incoming/<id>.dcm`
+   *    with the incoming directory fsynced after the rename, or (DIMSE)
+   *    written into a pre-created `incoming/<id>.r.dcm` whose directory
+   *    entry was already durable, with a completion marker (size and MD5 in
+   *    the 128-byte preamble) and one fdatasync; either way the file, its
+   *    size and its name survive a power loss;
+   *  - its site_instances row ('received') and its first pipeline job are
+   *    committed in one database transaction, grouped with other instances
+   *    that arrived while the previous group was committing (group commit).
+   *    On PostgreSQL the commit is durable. On SQLite (WAL, synchronous=NORMAL)
+   *    the commit survives a crash of the process but the last commits may be
+   *    lost on power loss: for that case `reconcile()` adopts every complete
+   *    `incoming/*.dcm` that has no row (a partial `.part` file is deleted,
+   *    its sender got no success).
+   */
+  async commitIncoming(file: IncomingFile, meta: IncomingMeta, opts: { fsynced?: boolean; renamed?: boolean; size?: number; nameDurable?: boolean } = {}): Promise<string> {
+    this.noteReceive();
+    if (!opts.renamed) {
+      if (!opts.fsynced) {
+        const fh = await open(file.part, 'r+');
+        try {
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+      }
+      await rename(file.part, file.path);
+    }
+    const size = opts.size ?? (await stat(file.path)).size;
     const now = nowIso();
-    await this.db.transaction(async (trx) => {
-      await trx.insertInto('site_instances').values({
-        id: file.id, state: 'received', source: meta.source, calling_ae: meta.callingAe ?? null, incoming_path: file.rel, received_at: now, size,
-        pseudonym: null, outbox_path: null, sha256: null, out_size: null, sop_uid: null, modality: null, reason: null, attempts: 0,
-        deidentified_at: null, uploaded_at: null, delete_original_after: null, updated_at: now,
-      }).execute();
-      await this.queue.send(JOBS.optout, { id: file.id }, { singletonKey: file.id }, trx);
+    await new Promise<void>((resolve, reject) => {
+      this.commitGroup.push({ row: { id: file.id, source: meta.source, callingAe: meta.callingAe ?? null, rel: file.rel, size, at: now, nameDurable: !!opts.nameDurable }, resolve, reject });
+      if (!this.committing) void this.flushCommits();
     });
     stageTotal.inc({ stage: `receive-${meta.source}`, outcome: 'ok' });
     receivedBytes.inc({ source: meta.source }, size);
     return file.id;
   }
 
+  /** Group commit: one directory fsync and one transaction for every instance waiting. */
+  private async flushCommits(): Promise<void> {
+    this.committing = true;
+    try {
+      while (this.commitGroup.length) {
+        const group = this.commitGroup.splice(0, 500);
+        try {
+          if (group.some((g) => !g.row.nameDurable)) await this.syncIncomingDir();
+          await this.db.transaction(async (trx) => {
+            for (const { row } of group) {
+              await trx.insertInto('site_instances').values({
+                id: row.id, state: 'received', source: row.source, calling_ae: row.callingAe, incoming_path: row.rel, received_at: row.at, size: row.size,
+                pseudonym: null, outbox_path: null, sha256: null, out_size: null, sop_uid: null, modality: null, reason: null, attempts: 0,
+                deidentified_at: null, uploaded_at: null, delete_original_after: null, updated_at: row.at,
+              }).execute();
+              await this.queue.send(JOBS.optout, { id: row.id }, { singletonKey: row.id }, trx);
+            }
+          });
+          for (const g of group) g.resolve();
+        } catch (e) {
+          for (const g of group) g.reject(e);
+        }
+      }
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  private syncIncomingDir(): Promise<void> {
+    this.incomingDirFd ??= openSync(this.incomingDir, 'r');
+    const fd = this.incomingDirFd;
+    return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+  }
+
   /** Copy a file from elsewhere (folder import) into incoming and commit it. */
   async importFile(src: string): Promise<string> {
     const f = this.newIncomingPath();
-    const tmp = `${f.path}.part`;
     const { copyFile } = await import('node:fs/promises');
-    await copyFile(src, tmp);
-    const fh = await open(tmp, 'r+');
     try {
-      await fh.datasync();
-    } finally {
-      await fh.close();
+      await copyFile(src, f.part);
+      return await this.commitIncoming(f, { source: 'import' });
+    } catch (e) {
+      await rm(f.part, { force: true });
+      throw e;
     }
-    await rename(tmp, f.path);
-    return this.commitIncoming(f, { source: 'import' }, { fsynced: true });
+  }
+
+  /**
+   * Receiving comes first. While a receiver is busy (a C-STORE or STOW part
+   * in the last 250 ms) an optout/deid job waits, but never longer than
+   * `site.receivePriorityMs`; once it has waited that long it runs, with at
+   * most one such job at a time while receiving continues, so a sender that
+   * never pauses slows the pipeline down but does not stop it.
+   */
+  private async pipelineTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const until = Date.now() + this.config.site.receivePriorityMs;
+    const busy = () => Date.now() - this.lastReceiveAt < 250;
+    while (busy() && (Date.now() < until || this.pipelineActive >= 1)) await new Promise((r) => setTimeout(r, 25));
+    this.pipelineActive++;
+    try {
+      return await fn();
+    } finally {
+      this.pipelineActive--;
+    }
   }
 
   // ------------------------------------------------------------------ pipeline
@@ -181,13 +338,13 @@ export class SiteNode {
   async stageOptout(id: string): Promise<void> {
     const row = await this.db.db.selectFrom('site_instances').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row || row.state !== 'received') return;
-    await timed('optout-check', async () => {
+    await this.pipelineTurn(() => timed('optout-check', async () => {
       let patientId = '';
       let issuer = '';
       try {
-        const h = readHeader(this.abs(row.incoming_path!));
-        patientId = h.patientID ?? '';
-        issuer = h.issuerOfPatientID ?? '';
+        const h = await this.pool.header(this.abs(row.incoming_path!));
+        patientId = h.patientID;
+        issuer = h.issuerOfPatientID;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ClassifiedError('permanent', 'received file is missing');
         // Unreadable: let the de-identification stage quarantine it with its reason.
@@ -207,22 +364,22 @@ export class SiteNode {
         await this.queue.send(JOBS.deid, { id }, { singletonKey: id }, trx);
       });
       stageTotal.inc({ stage: 'optout-check', outcome: 'ok' });
-    });
+    }));
   }
 
   /** Stage 2: de-identify into the outbox, or quarantine with a reason. */
   async stageDeid(id: string, released = false): Promise<void> {
     const row = await this.db.db.selectFrom('site_instances').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row || row.state !== 'checked' || !row.incoming_path) return;
-    await timed('deidentify', async () => {
+    await this.pipelineTurn(() => timed('deidentify', async () => {
       const inPath = this.abs(row.incoming_path!);
       const outRel = `outbox/${id}.dcm`;
       const outPath = this.abs(outRel);
       let res;
       let header;
       try {
-        header = readHeader(inPath);
-        res = await this.engine.deidentifyFile(inPath, outPath, { released });
+        // Parsed, de-identified and (when written) fdatasynced in a worker thread.
+        ({ header, result: res } = await this.pool.deidentify(inPath, outPath, released, Number(row.size)));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ClassifiedError('permanent', 'received file is missing');
         const msg = (e as Error).message || 'unreadable';
@@ -241,13 +398,6 @@ export class SiteNode {
         stageTotal.inc({ stage: 'deidentify', outcome: 'quarantine' });
         return;
       }
-      // Durable before the state changes.
-      const fh = await open(outPath, 'r+');
-      try {
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
       const purged = await this.isPseudonymOptedOut(pseudonym);
       const keepDays = this.config.site.keepOriginalsDays;
       const deleteAfter = nowIso(new Date(Date.now() + keepDays * 86400_000));
@@ -260,6 +410,22 @@ export class SiteNode {
           return;
         }
         const dup = await trx.selectFrom('site_instances').select('id').where('sha256', '=', res.sha256!).where('state', 'in', ['outbox', 'uploaded', 'parked']).where('id', '!=', id).executeTakeFirst();
+        // A different object under a SOP Instance UID this site already forwarded (or is forwarding): the hub
+        // would rightly refuse it. A person decides (e.g. a corrected re-send, or the same image in another
+        // transfer syntax), so it waits in quarantine with its reason instead of being uploaded.
+        const uid = res.sopInstanceUID ?? null;
+        if (!dup && uid && this.db.dialect === 'postgres') await sql`SELECT pg_advisory_xact_lock(hashtext(${uid}))`.execute(trx);
+        const other = !dup && uid
+          ? await trx.selectFrom('site_instances').select(['id', 'sha256']).where('sop_uid', '=', uid).where('state', 'in', ['outbox', 'uploaded', 'parked']).where('id', '!=', id).executeTakeFirst()
+          : undefined;
+        if (other) {
+          state = 'quarantine';
+          await this.setState(id, {
+            state, pseudonym, sop_uid: uid, modality: res.modality ?? null, outbox_path: null,
+            reason: `${CONFLICT_REASON}: ${other.id} was forwarded with other content (sha256 ${other.sha256?.slice(0, 12)}…, this one ${res.sha256!.slice(0, 12)}…)`.slice(0, 300),
+          }, trx);
+          return;
+        }
         state = dup ? 'duplicate' : 'outbox';
         await this.setState(id, {
           state, pseudonym, outbox_path: dup ? null : outRel, sha256: res.sha256!, out_size: res.bytes ?? null, sop_uid: res.sopInstanceUID ?? null,
@@ -269,9 +435,9 @@ export class SiteNode {
         if (!dup && this.hub) await this.queue.send(JOBS.upload, { id }, { singletonKey: id, ...UPLOAD_RETRY }, trx);
       });
       if (state !== 'outbox') await rm(outPath, { force: true });
-      if (keepDays === 0 || state === 'dropped-opt-out') await rm(inPath, { force: true });
+      if ((keepDays === 0 && state !== 'quarantine') || state === 'dropped-opt-out') await rm(inPath, { force: true });
       stageTotal.inc({ stage: 'deidentify', outcome: state });
-    });
+    }));
   }
 
   /** Stage 3: send one de-identified instance to the hub, confirmed by checksum. */
@@ -323,9 +489,8 @@ export class SiteNode {
   // ------------------------------------------------------------------ workers and recovery
 
   async startWorkers(): Promise<void> {
-    if (this.workersStarted) return;
+    if (this.workersStarted || process.env.IMAGO_SITE_NOPIPE) return; // IMAGO_SITE_NOPIPE: receive-only benchmark runs
     this.workersStarted = true;
-    if (this.queue instanceof LocalJobQueue) await this.queue.recoverAbandoned(true);
     await this.reconcile();
     const c = this.config.site;
     const wrap = (fn: (d: Record<string, unknown>) => Promise<void>) => async (job: { data: Record<string, unknown> }) => fn(job.data);
@@ -342,16 +507,15 @@ export class SiteNode {
     every(c.clinicalFlushMs, () => this.kickClinical());
     every(60_000, () => this.sweepOriginals());
     every(5_000, () => this.sampleDepth());
-    if (this.queue instanceof LocalJobQueue) {
-      const q = this.queue;
-      every(30_000, () => q.recoverAbandoned(false));
-    }
   }
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.queue.stop();
+    await this.pool.close();
+    if (this.incomingDirFd !== null) closeSync(this.incomingDirFd);
+    this.incomingDirFd = null;
   }
 
   /**
@@ -359,7 +523,7 @@ export class SiteNode {
    * this harmless), remove incoming files that never committed (the sender got
    * no success for them and will resend), and finish deletions a kill interrupted.
    */
-  async reconcile(): Promise<{ requeued: number; orphans: number }> {
+  async reconcile(): Promise<{ requeued: number; orphans: number; adopted: number }> {
     let requeued = 0;
     const rows = await this.db.db.selectFrom('site_instances').select(['id', 'state']).where('state', 'in', ['received', 'checked', 'outbox']).execute();
     for (const r of rows) {
@@ -370,12 +534,26 @@ export class SiteNode {
     }
     const known = new Set((await this.db.db.selectFrom('site_instances').select('incoming_path').where('incoming_path', 'is not', null).execute()).map((r) => r.incoming_path));
     let orphans = 0;
+    let adopted = 0;
     for (const f of await readdir(this.incomingDir)) {
-      if (!known.has(`incoming/${f}`)) {
-        await unlink(join(this.incomingDir, f)).catch(() => undefined);
-        orphans++;
+      if (known.has(`incoming/${f}`)) continue;
+      const m = /^([0-9a-f-]{36})(\.r)?\.dcm$/.exec(f);
+      // A row without this path: the original's deletion was interrupted; finish it.
+      const hasRow = m ? await this.db.db.selectFrom('site_instances').select('id').where('id', '=', m[1]!).executeTakeFirst() : undefined;
+      if (m && !hasRow && (!m[2] || (await hasCompletionMarker(join(this.incomingDir, f))))) {
+        // Complete and durable (renamed only after fdatasync) but its row was lost (power loss before the
+        // SQLite WAL reached the disk, or a crash between rename and commit): the sender may have had
+        // success for it, so keep it. A resend becomes a local 'duplicate'.
+        await this.commitIncoming({ id: m[1]!, path: join(this.incomingDir, f), rel: `incoming/${f}`, part: '' }, { source: 'recovered' }, { renamed: true, nameDurable: !!m[2] });
+        adopted++;
+        continue;
       }
+      // A partial '.part' file or an unused or incomplete '.r.dcm' (its sender got no success and
+      // resends), or an interrupted deletion.
+      await unlink(join(this.incomingDir, f)).catch(() => undefined);
+      orphans++;
     }
+    if (adopted) this.log.warn({ adopted }, 'site: adopted complete received files that had no database row');
     const outKnown = new Set((await this.db.db.selectFrom('site_instances').select('outbox_path').where('outbox_path', 'is not', null).execute()).map((r) => r.outbox_path));
     const inFlight = new Set(rows.filter((r) => r.state === 'checked').map((r) => `outbox/${r.id}.dcm`));
     for (const f of await readdir(this.outboxDir)) {
@@ -387,7 +565,7 @@ export class SiteNode {
     await this.kickClinical();
     const purges = await this.db.db.selectFrom('site_purges').select('id').where('state', '=', 'pending').execute();
     for (const p of purges) if (this.hub) await this.queue.send(JOBS.purge, { id: p.id }, { singletonKey: p.id, ...UPLOAD_RETRY });
-    return { requeued, orphans };
+    return { requeued, orphans, adopted };
   }
 
   /** Delete identifiable originals whose de-identified copy is safe and whose keep period is over. */
@@ -551,6 +729,9 @@ export class SiteNode {
     await this.db.transaction(async (trx) => {
       if (decision === 'release') {
         if ((row.reason ?? '').startsWith('unreadable')) throw conflict('an unreadable instance cannot be released; reject it');
+        if ((row.reason ?? '').startsWith(CONFLICT_REASON)) {
+          throw conflict('the hub already holds another object under this SOP Instance UID, so this one cannot be released; reject it (correct it at the source and send it with a new SOP Instance UID if it is needed)');
+        }
         await this.setState(id, { state: 'checked', reason: `released${note ? `: ${note}` : ''}`.slice(0, 300) }, trx);
         await this.queue.send(JOBS.deid, { id, released: true }, { singletonKey: `${id}:release` }, trx);
       } else {

@@ -20,8 +20,10 @@ export interface SitePart {
 export async function startSite(deps: { config: Config; logger: Logger; db: ImagoDb; audit: AuditLog; app?: App; queue?: JobQueue; workers?: boolean }): Promise<SitePart> {
   const node = await SiteNode.open(deps);
   if (deps.app) await registerSiteRoutes(deps.app, node);
-  const dimse = deps.config.site.dimse ? await startDimseServer(node) : null;
+  // Workers (and with them the start-up reconciliation of the incoming folder) before the DIMSE server,
+  // so reconciliation never sees a file that is still being received.
   if (deps.workers !== false) await node.startWorkers();
+  const dimse = deps.config.site.dimse ? await startDimseServer(node) : null;
   deps.logger.info({ site: deps.config.site.code, aeTitle: deps.config.site.aeTitle, dimsePort: dimse?.port ?? null, hub: deps.config.site.hubUrl ?? null }, 'site node started');
   return {
     node,

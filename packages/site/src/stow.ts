@@ -42,16 +42,17 @@ export async function receiveStow(node: SiteNode, body: Readable, contentType: s
     }).catch(() => undefined);
     await new Promise<void>((r) => (c.ws.closed ? r() : c.ws.once('close', () => r())));
     if (!c.ok) {
-      await rm(c.f.path, { force: true });
+      await rm(c.f.part, { force: true });
       res.failed.push({ part: n, reason: 'not application/dicom' });
       return;
     }
     try {
-      const h = readHeader(c.f.path);
+      const h = readHeader(c.f.part);
       if (!h.sopInstanceUID || !h.sopClassUID) throw new Error('no SOP Instance UID');
       await node.commitIncoming(c.f, { source: 'stow' }, { fsynced: true });
       res.stored.push({ sopClassUID: h.sopClassUID, sopInstanceUID: h.sopInstanceUID, id: c.f.id });
     } catch (e) {
+      await rm(c.f.part, { force: true });
       await rm(c.f.path, { force: true });
       res.failed.push({ part: n, reason: `unreadable DICOM: ${(e as Error).message}`.slice(0, 200) });
     }
@@ -102,7 +103,7 @@ export async function receiveStow(node: SiteNode, body: Readable, contentType: s
       part++;
       const ct = /content-type:\s*([^\r\n;]+)/i.exec(headers)?.[1]?.trim().toLowerCase();
       const f = node.newIncomingPath();
-      const ws = createWriteStream(f.path, { flush: true });
+      const ws = createWriteStream(f.part, { flush: true });
       cur = { ws, f, ok: !ct || ct === 'application/dicom', size: 0 };
       state = 'body';
     }
@@ -110,7 +111,7 @@ export async function receiveStow(node: SiteNode, body: Readable, contentType: s
   if (cur) {
     const c = cur as NonNullable<typeof cur>;
     c.ws.destroy();
-    await rm(c.f.path, { force: true });
+    await rm(c.f.part, { force: true });
     res.failed.push({ part, reason: 'body ended inside a part' });
   }
   await Promise.all(pending);
