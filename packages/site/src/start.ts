@@ -5,6 +5,7 @@ import type { App } from '@imago/http';
 import { startDimseServer, type DimseServer } from './dimse.js';
 import { SiteNode } from './node.js';
 import { registerSiteRoutes } from './routes.js';
+import { registerCaseRoutes } from './cases-routes.js';
 import type { JobQueue } from './queue.js';
 
 export interface SitePart {
@@ -20,6 +21,7 @@ export interface SitePart {
 export async function startSite(deps: { config: Config; logger: Logger; db: ImagoDb; audit: AuditLog; app?: App; queue?: JobQueue; workers?: boolean }): Promise<SitePart> {
   const node = await SiteNode.open(deps);
   if (deps.app) await registerSiteRoutes(deps.app, node);
+  if (deps.app) await registerCaseRoutes(deps.app, node);
   // Workers (and with them the start-up reconciliation of the incoming folder) before the DIMSE server,
   // so reconciliation never sees a file that is still being received.
   if (deps.workers !== false) await node.startWorkers();
