@@ -110,7 +110,7 @@ test('site read views: quarantine preview and original, cases with studies and c
     assert.deepEqual(a.modalities, ['CT', 'DX']);
     assert.equal(a.clinical?.kind, 'data');
     assert.ok(a.clinical.completeness > 0.2 && a.clinical.completeness < 0.6, String(a.clinical.completeness));
-    assert.equal(a.clinical.completeness, clinicalCompleteness({ kind: 'data', ...clinical.records[0]!.record }));
+    assert.equal(a.clinical.completeness, clinicalCompleteness(clinical.records[0]!.record));
     const b = all.items.find((c) => c.pseudonym === pb);
     assert.equal(b?.studies, 1);
     assert.deepEqual(b.clinical && [b.clinical.kind, b.clinical.completeness], ['status', 1]);
