@@ -136,8 +136,37 @@ test('site status: counts per stage and the hub link match the site API', async 
   }
   assert.ok((st.instances.uploaded ?? 0) > 0);
   assert.match(await page.getByTestId('hub-connection').innerText(), new RegExp(st.hub!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  // Hub link health: the site pings the hub with its token; the screen says what the API says.
+  const link = await apiGet<{ configured: boolean; reachable: boolean; latencyMs: number | null }>(server, await apiCookie(server, 'siteadmin'), '/api/site/v1/hub-link');
+  assert.deepEqual([link.configured, link.reachable], [true, true], JSON.stringify(link));
+  await page.getByTestId('hub-link-state').getByText('Reachable').waitFor();
+  assert.match(await page.getByTestId('hub-link-latency').innerText(), /^\d+ ms$/);
   await screenshot(page, 'site-status');
   assert.deepEqual(await axeSerious(page), [], 'site status: no serious or critical axe violations');
+  await ctx.close();
+});
+
+test('cases: patients by pseudonym with their studies and clinical completeness, as the site API has them', async () => {
+  const { ctx, page } = await signedIn(browser, server, 'datamanager');
+  const dm = await apiCookie(server, 'datamanager');
+  const api = await apiGet<{ items: Array<{ pseudonym: string; studies: number; clinical: { completeness: number } | null }>; total: number }>(server, dm, '/api/site/v1/cases?limit=50');
+  assert.ok(api.total > 0);
+  await page.getByRole('link', { name: 'Cases' }).click();
+  await page.getByTestId('cases-table').waitFor();
+  await page.getByTestId('case-row').first().waitFor();
+  assert.match(await page.getByTestId('cases-count').innerText(), new RegExp(`of ${api.total} case`));
+  const withStudies = api.items.find((c) => c.studies > 0 && c.clinical);
+  assert.ok(withStudies, 'the demo data has a patient with studies and clinical data');
+  const row = page.locator(`[data-testid="case-row"][data-pseudonym="${withStudies.pseudonym}"]`);
+  assert.equal(await row.getByTestId('case-studies').innerText(), String(withStudies.studies));
+  assert.match(await row.innerText(), new RegExp(`${Math.round(withStudies.clinical!.completeness * 100)}%`));
+  // Prefix search goes to the server.
+  await page.getByLabel('Pseudonym starts with').fill(withStudies.pseudonym.slice(0, 12).toLowerCase());
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="case-row"]').length <= n, api.total);
+  const shown = await page.getByTestId('case-row').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-pseudonym')));
+  assert.ok(shown.includes(withStudies.pseudonym) && shown.every((p) => p!.startsWith(withStudies.pseudonym.slice(0, 12))), JSON.stringify(shown));
+  await screenshot(page, 'site-cases');
+  assert.deepEqual(await axeSerious(page), [], 'cases: no serious or critical axe violations');
   await ctx.close();
 });
 
@@ -224,6 +253,36 @@ test('quarantine: release an instance after confirming; the decision is audited'
   await page.getByRole('link', { name: 'Quarantine' }).click();
   await page.getByTestId('quarantine-list').waitFor();
   assert.equal(await page.getByTestId('quarantine-item').count(), q.items.length);
+  // Each card shows the site's PNG preview of the quarantined original, or "No preview" where the server cannot render it (415).
+  const items = page.getByTestId('quarantine-item');
+  let previews = 0;
+  for (let i = 0; i < q.items.length; i++) {
+    const card = items.nth(i);
+    const r = await fetch(`${server.url}/api/site/v1/quarantine/${encodeURIComponent(q.items[i]!.id)}/thumbnail`, { headers: { cookie: dm } });
+    if (r.status === 200) {
+      assert.equal(r.headers.get('content-type'), 'image/png');
+      const img = card.locator('img');
+      await img.waitFor();
+      await page.waitForFunction((el) => (el as HTMLImageElement).complete, await img.elementHandle());
+      assert.ok(await img.evaluate((el) => (el as HTMLImageElement).naturalWidth) > 0, `card ${i}: the preview loaded`);
+      previews++;
+    } else {
+      assert.equal(r.status, 415, `card ${i}: ${r.status}`);
+      await card.getByText('No preview for this instance.').waitFor();
+    }
+  }
+  assert.ok(previews > 0, 'at least one quarantined instance has a preview');
+  // The viewer opens on the quarantined original (application/dicom from the site API).
+  const withPreview = items.filter({ has: page.locator('img') }).first();
+  await withPreview.getByRole('button', { name: 'View' }).click();
+  const canvas = page.locator('canvas').first();
+  await canvas.waitFor();
+  await page.waitForFunction((el) => {
+    const c = el as HTMLCanvasElement;
+    const d = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data;
+    return !!d && d.some((v, k) => k % 4 !== 3 && v > 0);
+  }, await canvas.elementHandle());
+  await withPreview.getByRole('button', { name: 'Close viewer' }).click();
   await screenshot(page, 'site-quarantine');
   assert.deepEqual(await axeSerious(page), [], 'quarantine: no serious or critical axe violations');
   const first = page.getByTestId('quarantine-item').first();

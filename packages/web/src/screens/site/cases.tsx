@@ -1,5 +1,5 @@
-import { useMemo, useState } from 'react';
-import { useApi, isMissingEndpoint } from '../../hooks';
+import { useState } from 'react';
+import { useApi } from '../../hooks';
 import { Link, useLocation } from '../../router';
 import { ErrorNote, Loading, Page, Panel, TextField, fmtDate } from '../../components/ui';
 import { list } from '../../shapes';
@@ -8,8 +8,21 @@ import { ALL_FIELDS, completeness, getPath } from '../../clinical-fields';
 const P = '/api/site/v1';
 
 interface Stored { id: string; pseudonym: string; kind: string; state: string; templateVersion: string; record: Record<string, unknown>; updatedAt: string; uploadedAt: string | null; reason: string | null }
-/** The expected case summary from the site API (GET /api/site/v1/cases). */
-interface CaseRow { pseudonym: string; studies: number; instances: number; modalities?: string[]; lastReceivedAt?: string | null; clinical: { kind: string; state: string; completeness: number } | null }
+/** One patient from GET /api/site/v1/cases. */
+interface CaseRow {
+  pseudonym: string;
+  studies: number;
+  studyList: Array<{ uid: string | null; modality: string | null; firstReceivedAt: string; lastReceivedAt: string; instances: number; estimated: boolean }>;
+  instances: number;
+  instancesByState: Record<string, number>;
+  modalities: string[];
+  firstReceivedAt: string | null;
+  lastReceivedAt: string | null;
+  clinical: { id: string; kind: string; state: string; templateVersion: string; completeness: number; updatedAt: string; records: number } | null;
+}
+interface CasesPage { items: CaseRow[]; total: number; limit: number; offset: number }
+
+const PAGE = 50;
 
 function Completeness({ v }: { v: number }) {
   const pct = Math.round(v * 100);
@@ -20,56 +33,59 @@ function Completeness({ v }: { v: number }) {
   );
 }
 
-function fromClinical(items: Stored[]): CaseRow[] {
-  const by = new Map<string, CaseRow>();
-  for (const c of items) {
-    const cur = by.get(c.pseudonym);
-    // A data record wins over a status record, as at the hub.
-    if (cur?.clinical && cur.clinical.kind === 'data' && c.kind !== 'data') continue;
-    by.set(c.pseudonym, { pseudonym: c.pseudonym, studies: NaN, instances: NaN, lastReceivedAt: c.updatedAt, clinical: { kind: c.kind, state: c.state, completeness: completeness(c.record) } });
-  }
-  return [...by.values()];
+const STATE_LABEL: Record<string, string> = { uploaded: 'uploaded', outbox: 'waiting', received: 'received', checked: 'checked', quarantine: 'in quarantine', parked: 'parked', duplicate: 'duplicate', rejected: 'rejected' };
+
+function Instances({ c }: { c: CaseRow }) {
+  const parts = Object.entries(c.instancesByState).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${v} ${STATE_LABEL[k] ?? k}`);
+  return <span title={parts.join(', ')}>{c.instances}{parts.length && !(parts.length === 1 && c.instancesByState.uploaded) ? <span className="muted"> ({parts.join(', ')})</span> : null}</span>;
 }
 
 export function SiteCases(_props: { params: Record<string, string> }) {
   const [q, setQ] = useState('');
-  const cases = useApi<unknown>(`${P}/cases`, { query: { q: q.trim() || undefined } });
-  const missing = isMissingEndpoint(cases.error);
-  const clinical = useApi<unknown>(missing ? `${P}/clinical` : null, { query: { limit: 1000 } });
-  const rows: CaseRow[] = useMemo(() => {
-    const r = missing ? fromClinical(list<Stored>(clinical.data, 'items')) : list<CaseRow>(cases.data, 'items', 'cases');
-    const needle = q.trim().toUpperCase();
-    return needle ? r.filter((c) => c.pseudonym.toUpperCase().includes(needle)) : r;
-  }, [cases.data, clinical.data, missing, q]);
-  const loading = (cases.loading && !cases.data && !missing) || (missing && clinical.loading && !clinical.data);
+  const [offset, setOffset] = useState(0);
+  const cases = useApi<CasesPage>(`${P}/cases`, { query: { q: q.trim() || undefined, limit: PAGE, offset } });
+  const rows: CaseRow[] = cases.data?.items ?? [];
+  const total = cases.data?.total ?? 0;
+  const estimated = rows.some((c) => c.studyList.some((s) => s.estimated));
 
   return (
-    <Page title="Cases" intro="Patients at this site, by pseudonym. The site never shows the original identifiers here." actions={<Link className="btn" to="/site/clinical/new">Enter clinical data</Link>}>
+    <Page title="Cases" intro="Patients at this site, by pseudonym, with their studies and clinical data. The site never shows the original identifiers here." actions={<Link className="btn" to="/site/clinical/new">Enter clinical data</Link>}>
       <Panel title="Find a case">
         <form role="search" onSubmit={(e) => e.preventDefault()} className="filters">
-          <TextField label="Pseudonym" name="q" placeholder="IMG-…" value={q} onChange={(e) => setQ(e.target.value)} autoComplete="off" />
+          <TextField label="Pseudonym starts with" name="q" placeholder="IMG-…" value={q} onChange={(e) => { setQ(e.target.value); setOffset(0); }} autoComplete="off" />
         </form>
-        {missing ? <p className="note note-wait" role="status">This site does not list cases with their studies yet; the list below shows the patients that have clinical records.</p> : <ErrorNote error={cases.error} />}
-        <ErrorNote error={clinical.error} />
-        {loading ? <Loading /> : (
-          <div className="table-wrap" tabIndex={0} role="group" aria-label="Table; scroll sideways if it is wider than the page">
-            <table className="table" data-testid="cases-table">
-              <caption className="sr-only">Cases</caption>
-              <thead><tr><th scope="col">Pseudonym</th><th scope="col" className="num">Studies</th><th scope="col">Clinical data</th><th scope="col">Complete</th><th scope="col">Last change</th></tr></thead>
-              <tbody>
-                {rows.map((c) => (
-                  <tr key={c.pseudonym}>
-                    <td><Link to={`/site/cases/${encodeURIComponent(c.pseudonym)}`}><code>{c.pseudonym}</code></Link></td>
-                    <td className="num">{Number.isNaN(c.studies) ? '—' : c.studies}</td>
-                    <td>{c.clinical ? <><span className={`badge badge-${c.clinical.state === 'uploaded' ? 'ok' : c.clinical.state === 'parked' ? 'error' : 'pending'}`}>{c.clinical.state}</span> <span className="muted">{c.clinical.kind}</span></> : <span className="badge badge-error">none</span>}</td>
-                    <td>{c.clinical ? <Completeness v={c.clinical.completeness} /> : '—'}</td>
-                    <td>{fmtDate(c.lastReceivedAt ?? null)}</td>
-                  </tr>
-                ))}
-                {!rows.length ? <tr><td colSpan={5}>No cases{q ? ' match this search' : ' yet'}.</td></tr> : null}
-              </tbody>
-            </table>
-          </div>
+        <ErrorNote error={cases.error} what="Cases" />
+        {cases.loading && !cases.data ? <Loading /> : (
+          <>
+            <p className="muted" role="status" data-testid="cases-count">{total === 0 ? 'No cases' : `${offset + 1}–${offset + rows.length} of ${total} case${total === 1 ? '' : 's'}`}{q.trim() ? ' matching this search' : ''}.</p>
+            <div className="table-wrap" tabIndex={0} role="group" aria-label="Table; scroll sideways if it is wider than the page">
+              <table className="table" data-testid="cases-table">
+                <caption className="sr-only">Cases</caption>
+                <thead><tr><th scope="col">Pseudonym</th><th scope="col" className="num">Studies</th><th scope="col">Modalities</th><th scope="col" className="num">Instances</th><th scope="col">Clinical data</th><th scope="col">Complete</th><th scope="col">Last received</th></tr></thead>
+                <tbody>
+                  {rows.map((c) => (
+                    <tr key={c.pseudonym} data-testid="case-row" data-pseudonym={c.pseudonym}>
+                      <td><Link to={`/site/cases/${encodeURIComponent(c.pseudonym)}`}><code>{c.pseudonym}</code></Link></td>
+                      <td className="num" data-testid="case-studies">{c.studies}</td>
+                      <td>{c.modalities.join(', ') || '—'}</td>
+                      <td className="num"><Instances c={c} /></td>
+                      <td>{c.clinical ? <><span className={`badge badge-${c.clinical.state === 'uploaded' ? 'ok' : c.clinical.state === 'parked' ? 'error' : 'pending'}`}>{c.clinical.state}</span> <span className="muted">{c.clinical.kind}</span></> : <span className="badge badge-error">none</span>}</td>
+                      <td>{c.clinical ? <Completeness v={c.clinical.completeness} /> : '—'}</td>
+                      <td>{fmtDate(c.lastReceivedAt ?? c.clinical?.updatedAt ?? null)}</td>
+                    </tr>
+                  ))}
+                  {!rows.length ? <tr><td colSpan={7}>No cases{q ? ' match this search' : ' yet'}.</td></tr> : null}
+                </tbody>
+              </table>
+            </div>
+            {estimated ? <p className="muted">Studies are counted by modality and day received: this site node does not record Study Instance UIDs yet.</p> : null}
+            {total > PAGE ? (
+              <div className="row-actions">
+                <button type="button" className="btn btn-secondary btn-small" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>Previous</button>
+                <button type="button" className="btn btn-secondary btn-small" disabled={offset + PAGE >= total} onClick={() => setOffset(offset + PAGE)}>Next</button>
+              </div>
+            ) : null}
+          </>
         )}
       </Panel>
     </Page>

@@ -14,8 +14,10 @@ export interface SiteStatusView {
   lastSuccessfulUpload: string | null;
   parked: Array<{ kind: 'instance' | 'clinical'; id: string; reason: string | null; since: string; attempts: number }>;
   droppedOptOut: { instances: number; clinical: number };
-  hubConnection?: { ok: boolean; checkedAt?: string | null; error?: string | null; latencyMs?: number | null } | null;
 }
+
+/** GET /api/site/v1/hub-link: the site pings the hub with its own token (cached a few seconds on the server). */
+export interface HubLinkView { configured: boolean; reachable: boolean; latencyMs: number | null; checkedAt: string | null; hub?: string | null; error?: string }
 
 /** Pipeline stages in the order an instance passes through them. */
 const STAGES: Array<{ key: string; label: string }> = [
@@ -41,7 +43,9 @@ export function SiteStatus(_props: { params: Record<string, string> }) {
   const st = useApi<SiteStatusView>('/api/site/v1/status', { pollMs: 3000 });
   const [msg, setMsg] = useState<{ text: string; kind: 'ok' | 'error' } | null>(null);
   const [busy, setBusy] = useState(false);
+  const link = useApi<HubLinkView>('/api/site/v1/hub-link', { pollMs: 10_000 });
   const s = st.data;
+  const h = link.data;
 
   const retry = async (ids?: string[]) => {
     setBusy(true);
@@ -85,18 +89,18 @@ export function SiteStatus(_props: { params: Record<string, string> }) {
               </dl>
             </Panel>
             <Panel title="Connection to the hub">
+              <ErrorNote error={link.error} what="Hub link check" />
               {s.hub ? (
                 <dl className="kv" data-testid="hub-connection">
                   <dt>Hub</dt><dd><code>{s.hub}</code></dd>
-                  {s.hubConnection ? (
-                    <>
-                      <dt>State</dt><dd><span className={`badge badge-${s.hubConnection.ok ? 'ok' : 'error'}`}>{s.hubConnection.ok ? 'Connected' : 'Not reachable'}</span></dd>
-                      {s.hubConnection.checkedAt ? <><dt>Checked</dt><dd>{fmtDate(s.hubConnection.checkedAt)}</dd></> : null}
-                      {s.hubConnection.error ? <><dt>Last error</dt><dd>{s.hubConnection.error}</dd></> : null}
-                    </>
-                  ) : (
-                    <><dt>Last successful upload</dt><dd>{fmtDate(s.lastSuccessfulUpload)}</dd></>
-                  )}
+                  <dt>State</dt>
+                  <dd data-testid="hub-link-state">
+                    {h ? <span className={`badge badge-${h.reachable ? 'ok' : 'error'}`}>{h.reachable ? 'Reachable' : 'Not reachable'}</span> : link.error ? <span className="badge badge-pending">Unknown</span> : <span className="muted">Checking…</span>}
+                  </dd>
+                  {h?.reachable && h.latencyMs !== null ? <><dt>Round trip</dt><dd data-testid="hub-link-latency">{h.latencyMs} ms</dd></> : null}
+                  {h?.checkedAt ? <><dt>Checked</dt><dd>{fmtDate(h.checkedAt)}</dd></> : null}
+                  {h?.error ? <><dt>Error</dt><dd data-testid="hub-link-error">{h.error}</dd></> : null}
+                  <dt>Last successful upload</dt><dd>{fmtDate(s.lastSuccessfulUpload)}</dd>
                 </dl>
               ) : <p data-testid="hub-connection">No hub is configured for this site node; nothing leaves the site.</p>}
             </Panel>
