@@ -21,6 +21,13 @@ export type DeidReply =
 export interface SmallHeader {
   patientID: string;
   issuerOfPatientID: string;
+  /** Other Patient IDs Sequence entries: other identifiers of the same patient. */
+  otherPatientIDs: Array<{ id: string; issuer: string | null }>;
+}
+
+/** The identifiers the pipeline needs from a header (nothing else crosses the thread boundary). */
+export function smallHeader(h: { patientID?: string; issuerOfPatientID?: string; otherPatientIDs?: Array<{ id: string; issuer: string | null }> }): SmallHeader {
+  return { patientID: h.patientID ?? '', issuerOfPatientID: h.issuerOfPatientID ?? '', otherPatientIDs: h.otherPatientIDs ?? [] };
 }
 
 /**
@@ -80,10 +87,10 @@ export class DeidPool {
     });
   }
 
-  async header(inPath: string): Promise<SmallHeader> {
-    if (this.size === 0) {
-      const h = readHeader(inPath);
-      return { patientID: h.patientID ?? '', issuerOfPatientID: h.issuerOfPatientID ?? '' };
+  /** PatientID and issuer (the parse stops before PixelData); large instances are read in this thread, like deidentify(). */
+  async header(inPath: string, size = 0): Promise<SmallHeader> {
+    if (this.size === 0 || size > INLINE_BYTES) {
+      return smallHeader(readHeader(inPath));
     }
     return (await this.run({ op: 'header', inPath })).header;
   }
@@ -106,7 +113,7 @@ export class DeidPool {
           await fh.close();
         }
       }
-      return { header: { patientID: h.patientID ?? '', issuerOfPatientID: h.issuerOfPatientID ?? '' }, result };
+      return { header: smallHeader(h), result };
     }
     const r = await this.run({ op: 'deid', inPath, outPath, released });
     return { header: r.header, result: r.result! };

@@ -8,7 +8,8 @@ import { nowIso, sql, type DbOrTrx, type ImagoDb, type SiteInstancesTable } from
 import { createDeidEngine, type DeidEngine } from '@imago/deid';
 import { DeidPool } from './deid-pool.js';
 import { HubClient } from './hub-client.js';
-import { optoutEntryHash, optoutHashes } from './identity-keys.js';
+import { isNhsNumber, optoutEntryHash, optoutHashes } from './identity-keys.js';
+import { pseudonymise, recordSha256 } from './clinical.js';
 import { queueDepth, receivedBytes, stageTotal, timed } from './metrics.js';
 import { openQueue, type JobQueue } from './queue.js';
 
@@ -341,15 +342,20 @@ export class SiteNode {
     await this.pipelineTurn(() => timed('optout-check', async () => {
       let patientId = '';
       let issuer = '';
+      let others: Array<{ id: string; issuer: string | null }> = [];
       try {
-        const h = await this.pool.header(this.abs(row.incoming_path!));
+        const h = await this.pool.header(this.abs(row.incoming_path!), Number(row.size));
         patientId = h.patientID;
         issuer = h.issuerOfPatientID;
+        others = h.otherPatientIDs;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ClassifiedError('permanent', 'received file is missing');
         // Unreadable: let the de-identification stage quarantine it with its reason.
       }
-      const optedOut = patientId ? await this.isOptedOut(patientId, issuer) : false;
+      // A patient opted out by NHS number is dropped even when the PACS's PatientID is a local MRN
+      // and the NHS number travels only in Other Patient IDs.
+      let optedOut = patientId ? await this.isOptedOut(patientId, issuer) : false;
+      for (const o of others) if (!optedOut) optedOut = await this.isOptedOut(o.id, o.issuer);
       if (optedOut) {
         await this.db.transaction(async (trx) => {
           await this.setState(id, { state: 'dropped-opt-out', incoming_path: null, reason: 'opt-out' }, trx);
@@ -392,6 +398,7 @@ export class SiteNode {
       if (!res.patientIdMissing && header.patientID) {
         await this.db.db.insertInto('site_pseudonyms').values({ pseudonym, patient_id: header.patientID, issuer: header.issuerOfPatientID || this.config.site.code, created_at: nowIso() })
           .onConflict((oc) => oc.doNothing()).execute();
+        await this.recordAliases(pseudonym, header.otherPatientIDs);
       }
       if (res.decision === 'quarantine' && !res.written) {
         await this.setState(id, { state: 'quarantine', reason: `${res.reason ?? 'quarantine'}${res.detail ? `: ${res.detail}` : ''}`.slice(0, 300), pseudonym, modality: res.modality ?? null });
@@ -428,7 +435,7 @@ export class SiteNode {
         }
         state = dup ? 'duplicate' : 'outbox';
         await this.setState(id, {
-          state, pseudonym, outbox_path: dup ? null : outRel, sha256: res.sha256!, out_size: res.bytes ?? null, sop_uid: res.sopInstanceUID ?? null,
+          state, pseudonym, outbox_path: dup ? null : outRel, sha256: res.sha256!, out_size: res.bytes ?? null, sop_uid: res.sopInstanceUID ?? null, study_uid: res.studyInstanceUID ?? null,
           modality: res.modality ?? null, deidentified_at: nowIso(), reason: dup ? `same content as ${dup.id}` : null,
           delete_original_after: keepDays > 0 ? deleteAfter : null, ...(keepDays > 0 ? {} : { incoming_path: null }),
         }, trx);
@@ -438,6 +445,64 @@ export class SiteNode {
       if ((keepDays === 0 && state !== 'quarantine') || state === 'dropped-opt-out') await rm(inPath, { force: true });
       stageTotal.inc({ stage: 'deidentify', outcome: state });
     }));
+  }
+
+  /** The issuer an identifier is taken to have when none is given. */
+  private issuerOf(id: string, issuer: string | null | undefined): string {
+    const i = issuer?.trim();
+    if (i) return i;
+    return isNhsNumber(id) ? 'NHS' : this.config.site.code;
+  }
+
+  /**
+   * Record the other identifiers an instance carries for its patient (Other
+   * Patient IDs, e.g. the NHS number beside a local MRN) as aliases of the
+   * instance's pseudonym, so that clinical data keyed by any of them links to
+   * the same pseudonym. Clinical records already stored under an alias's own
+   * pseudonym and not yet uploaded move to the instance's pseudonym.
+   */
+  private async recordAliases(pseudonym: string, others: Array<{ id: string; issuer: string | null }>): Promise<void> {
+    for (const o of others) {
+      const id = o.id.trim();
+      if (!id) continue;
+      const issuer = this.issuerOf(id, o.issuer);
+      await this.db.db.insertInto('site_patient_aliases').values({ patient_id: id, issuer, pseudonym, created_at: nowIso() })
+        .onConflict((oc) => oc.columns(['patient_id', 'issuer']).doNothing()).execute();
+      const own = this.engine.pseudonymFor(id, issuer);
+      if (own !== pseudonym) await this.rekeyClinical(own, pseudonym);
+    }
+  }
+
+  private async rekeyClinical(from: string, to: string): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      const rows = await trx.selectFrom('site_clinical').selectAll().where('pseudonym', '=', from).where('state', 'in', ['draft', 'ready']).execute();
+      for (const r of rows) {
+        const taken = await trx.selectFrom('site_clinical').select('id').where('pseudonym', '=', to).where('kind', '=', r.kind).executeTakeFirst();
+        if (taken) continue; // the linked patient already has a record of this kind: a person decides
+        const rec = pseudonymise(JSON.parse(r.record) as Record<string, unknown>, to);
+        await trx.updateTable('site_clinical').set({ pseudonym: to, record: JSON.stringify(rec), sha256: recordSha256(rec), updated_at: nowIso() }).where('id', '=', r.id).execute();
+      }
+    });
+  }
+
+  /**
+   * The pseudonym for clinical data keyed by (id, issuer): an alias recorded
+   * from the images wins; with no issuer given, a unique match on the ID among
+   * the identifiers seen in images; else the engine's keyed pseudonym.
+   */
+  async resolvePseudonym(patientId: string, issuer: string | null | undefined): Promise<string> {
+    const id = patientId.trim();
+    const given = issuer?.trim() || null;
+    const iss = this.issuerOf(id, given);
+    const alias = await this.db.db.selectFrom('site_patient_aliases').select('pseudonym').where('patient_id', '=', id).where('issuer', '=', iss).executeTakeFirst();
+    if (alias) return alias.pseudonym;
+    if (!given) {
+      const seen = await this.db.db.selectFrom('site_pseudonyms').select('pseudonym').where('patient_id', '=', id).execute();
+      const aliases = await this.db.db.selectFrom('site_patient_aliases').select('pseudonym').where('patient_id', '=', id).execute();
+      const all = new Set([...seen, ...aliases].map((r) => r.pseudonym));
+      if (all.size === 1) return [...all][0]!;
+    }
+    return this.engine.pseudonymFor(id, given ?? undefined);
   }
 
   /** Stage 3: send one de-identified instance to the hub, confirmed by checksum. */

@@ -19,7 +19,7 @@ export interface Pair {
 }
 
 /** Config for a site (DEMO1) whose hub is the same server; registers the site at the hub to get its token. */
-export async function pairConfig(over: { dir?: string; site?: Record<string, unknown>; jobs?: Record<string, unknown> } = {}): Promise<Config> {
+export async function pairConfig(over: { dir?: string; db?: string; site?: Record<string, unknown>; jobs?: Record<string, unknown> } = {}): Promise<Config> {
   const dir = over.dir ?? tempDir('imago-site-');
   const httpPort = await freePort();
   const dimsePort = await freePort();
@@ -27,7 +27,7 @@ export async function pairConfig(over: { dir?: string; site?: Record<string, unk
     env: {},
     overrides: {
       dataDir: dir,
-      db: { url: `sqlite:${join(dir, 'imago.db')}` },
+      db: { url: over.db ?? `sqlite:${join(dir, 'imago.db')}` },
       storage: { url: `file:${join(dir, 'blobs')}` },
       http: { port: httpPort },
       log: { level: 'error' },

@@ -16,6 +16,8 @@ export interface MakeSpec {
   columns?: number;
   frames?: number;
   seed?: number;
+  /** BurnedInAnnotation YES: the site quarantines it for a person. */
+  burnedIn?: boolean;
 }
 
 /** An identifiable CT or DX instance (Explicit VR LE), written in pieces so large ones never sit in memory whole. */
@@ -55,6 +57,7 @@ export function writeInstance(path: string, s: MakeSpec): void {
     encodeElement(0x00280101, 'US', Buffer.from([12, 0]), LE),
     encodeElement(0x00280102, 'US', Buffer.from([11, 0]), LE),
     encodeElement(0x00280103, 'US', Buffer.from([0, 0]), LE),
+    ...(s.burnedIn ? [encodeElement(0x00280301, 'CS', 'YES', LE)] : []),
   ];
   const pixelBytes = rows * cols * 2 * frames;
   const ph = Buffer.alloc(12);
