@@ -15,6 +15,8 @@ export interface Platform {
   audit: AuditLog;
   identity: Identity;
   app: App;
+  /** The site part, when this process runs one. */
+  site: import('@imago/site').SitePart | null;
   /** Base URL once listening. */
   url: string;
   close(): Promise<void>;
@@ -125,7 +127,7 @@ export async function startPlatform(config: Config, opts: { demo?: boolean; logg
   const url = config.http.publicUrl ?? `http://${config.http.host}:${port}`;
   await audit.record({ actor: systemActor(), action: 'platform.start', code: 'applicationActivity', resourceType: 'platform', outcome: 'success', detail: { parts: config.parts } });
   return {
-    config, logger, db, audit, identity, app, url,
+    config, logger, db, audit, identity, app, url, site: sitePart,
     async close() {
       await sitePart?.close(); // site part
       await app.close();

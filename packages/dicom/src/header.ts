@@ -26,6 +26,13 @@ export interface DicomHeader {
   rows?: number;
   columns?: number;
   numberOfFrames?: number;
+  /**
+   * Other identifiers of the same patient (Other Patient IDs Sequence
+   * (0010,1002), with their issuers). Hospitals put the NHS number here when
+   * PatientID is a local MRN; the site uses them to link clinical data that is
+   * keyed by another identifier.
+   */
+  otherPatientIDs: Array<{ id: string; issuer: string | null }>;
   /** Repeating groups 60xx that hold overlay data or overlay text. */
   overlayGroups: number[];
   /** Whether a top-level PixelData (or float pixel data) element was reached. */
@@ -77,7 +84,7 @@ export function decodeText(bytes: Buffer, label: string): string {
 }
 
 export function headerFromParsed(p: ParsedDicom): DicomHeader {
-  const h: DicomHeader = { transferSyntaxUID: p.transferSyntaxUID, overlayGroups: [], hasPixelData: false, hasMeta: p.hasMeta };
+  const h: DicomHeader = { transferSyntaxUID: p.transferSyntaxUID, otherPatientIDs: [], overlayGroups: [], hasPixelData: false, hasMeta: p.hasMeta };
   const src = p.source;
   const get = (el: DicomElement): string => stringValue(src, el).trim();
   const overlays = new Set<number>();
@@ -105,6 +112,13 @@ export function headerFromParsed(p: ParsedDicom): DicomHeader {
         const n = p.enc.little ? v.readUInt16LE(0) : v.readUInt16BE(0);
         if (el.tag === 0x00280010) h.rows = n;
         else h.columns = n;
+      }
+    } else if (el.tag === 0x00101002 && el.items) {
+      for (const item of el.items) {
+        const id = item.elements.find((e) => e.tag === TAG.PatientID);
+        const issuer = item.elements.find((e) => e.tag === TAG.IssuerOfPatientID);
+        const v = id ? get(id) : '';
+        if (v) h.otherPatientIDs.push({ id: v, issuer: issuer ? get(issuer) || null : null });
       }
     } else if (el.tag === 0x00280008) {
       const n = parseInt(get(el), 10);

@@ -47,7 +47,7 @@ export async function saveClinical(node: SiteNode, actor: Actor, inputs: Array<{
   const keep: Array<{ record: (typeof ok)[number]['record']; issuer: string | null; pid: string; pseudonym: string }> = [];
   for (const { record, issuer } of ok) {
     const pid = record.patientId.trim();
-    const pseudonym = node.engine.pseudonymFor(pid, issuer?.trim() || undefined);
+    const pseudonym = await node.resolvePseudonym(pid, issuer);
     if ((await node.isOptedOut(pid, issuer)) || (await node.isPseudonymOptedOut(pseudonym))) dropped++;
     else keep.push({ record, issuer, pid, pseudonym });
   }

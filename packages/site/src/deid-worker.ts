@@ -3,7 +3,7 @@
 import { open } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createDeidEngine, readHeader } from '@imago/deid';
-import type { DeidTask, DeidReply, EngineInput } from './deid-pool.js';
+import { smallHeader, type DeidTask, type DeidReply, type EngineInput } from './deid-pool.js';
 
 const input = workerData as EngineInput;
 const engine = createDeidEngine({ secret: input.secret, issuerDefault: input.issuerDefault, allow: input.allow });
@@ -12,7 +12,7 @@ async function handle(t: DeidTask): Promise<DeidReply> {
   try {
     if (t.op === 'header') {
       const h = readHeader(t.inPath);
-      return { id: t.id, ok: true, header: { patientID: h.patientID ?? '', issuerOfPatientID: h.issuerOfPatientID ?? '' } };
+      return { id: t.id, ok: true, header: smallHeader(h) };
     }
     const h = readHeader(t.inPath);
     const result = await engine.deidentifyFile(t.inPath, t.outPath, { released: t.released });
@@ -25,7 +25,7 @@ async function handle(t: DeidTask): Promise<DeidReply> {
         await fh.close();
       }
     }
-    return { id: t.id, ok: true, header: { patientID: h.patientID ?? '', issuerOfPatientID: h.issuerOfPatientID ?? '' }, result };
+    return { id: t.id, ok: true, header: smallHeader(h), result };
   } catch (e) {
     return { id: t.id, ok: false, error: { message: (e as Error).message || String(e), code: (e as NodeJS.ErrnoException).code ?? null } };
   }

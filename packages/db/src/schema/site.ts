@@ -20,6 +20,8 @@ export interface SiteInstancesTable {
   out_size: number | null;
   /** New (de-identified) SOP Instance UID. */
   sop_uid: string | null;
+  /** New (de-identified) Study Instance UID. */
+  study_uid?: string | null;
   modality: string | null;
   reason: string | null;
   attempts: number;
@@ -34,6 +36,14 @@ export interface SiteInstancesTable {
 export interface SiteOptoutsTable {
   hash: string;
   source: string;
+  created_at: string;
+}
+
+/** Other identifiers of a patient seen in images, linked to the images' pseudonym. Stays on the site. */
+export interface SitePatientAliasesTable {
+  patient_id: string;
+  issuer: string;
+  pseudonym: string;
   created_at: string;
 }
 
@@ -83,6 +93,7 @@ export interface SiteTables {
   site_instances: SiteInstancesTable;
   site_optouts: SiteOptoutsTable;
   site_pseudonyms: SitePseudonymsTable;
+  site_patient_aliases: SitePatientAliasesTable;
   site_clinical: SiteClinicalTable;
   site_purges: SitePurgesTable;
   site_counters: SiteCountersTable;
