@@ -39,6 +39,16 @@ export async function loadDemoDataset(node: SiteNode, dataDir: string, logger: L
     const r = await importDirectory(node, join(src, 'sites', s, 'dicom'));
     instances += r.imported;
     if (r.failed.length) logger.warn({ failed: r.failed.length }, 'demo import: some files failed');
+    // Clinical systems key records by the NHS number, the PACS by a local MRN:
+    // let the images reach de-identification first, so that the site knows
+    // both identifiers of each patient and links the records to the images.
+    onProgress?.('waiting for the pipeline to de-identify the demo images…');
+    const deadline = Date.now() + 180_000;
+    while (Date.now() < deadline) {
+      const busy = await node.db.db.selectFrom('site_instances').select('id').where('state', 'in', ['received', 'checked']).limit(1).execute();
+      if (!busy.length) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const fhirDir = join(src, 'sites', s, 'clinical', 'fhir');
     const inputs = existsSync(fhirDir)
       ? readdirSync(fhirDir).filter((f) => f.endsWith('.json')).flatMap((f) => clinicalFromFhir(JSON.parse(readFileSync(join(fhirDir, f), 'utf8')) as unknown, { site: node.config.site.code }))
