@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import dimse from 'dcmjs-dimse';
+import { createRequire } from 'node:module';
 import { badRequest, unavailable } from '@imago/core';
 import { listInstances, type ListedInstance } from './generate.js';
+
+// dcmjs re-parses each file for the C-STORE request and warns on every
+// implicit-VR "ox" element (Pixel Data is written as OW, which is right).
+// dcmjs-dimse loads dcmjs through require(), so quiet that (CommonJS) instance.
+type LogRegistry = { log: { getLogger(name: string): { setLevel(level: string): void } } };
+(createRequire(import.meta.url)('dcmjs') as LogRegistry).log.getLogger('validation.dcmjs').setLevel('silent');
 
 /**
  * `imago synth send`: act as a hospital PACS and push a generated dataset to
