@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -61,6 +61,7 @@ export interface DimseServer {
  * complete file under the final name is always a durable one.
  */
 const MARKER_LIMIT = 2 << 20;
+const SYNC_INLINE_LIMIT = 256 << 10;
 
 class DurableFile extends Writable {
   private fd: number | null;
@@ -102,7 +103,7 @@ class DurableFile extends Writable {
       cb(e as Error);
       return;
     }
-    fdatasync(fd, (e) => {
+    const after = (e: Error | null) => {
       try {
         closeSync(fd);
         this.fd = null;
@@ -120,7 +121,18 @@ class DurableFile extends Writable {
       } catch (err) {
         cb(err as Error);
       }
-    });
+    };
+    if (this.bytes <= SYNC_INLINE_LIMIT) {
+      // Small instances: fdatasync right here. The sender waits for this answer anyway, and a
+      // thread-pool round trip (shared with the pipeline's file I/O) costs more than the sync.
+      let err: Error | null = null;
+      try {
+        fdatasyncSync(fd);
+      } catch (e) {
+        err = e as Error;
+      }
+      after(err);
+    } else fdatasync(fd, after);
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
