@@ -116,7 +116,7 @@ async function withSite<T>(dir: string, fn: (port: number, dbUrl: string) => Pro
 }
 
 async function siteDrained(dbUrl: string, n: number, t0: number): Promise<number> {
-  if (process.env.IMAGO_SITE_NOPIPE) return (Date.now() - t0) / 1000; // pipeline switched off: receive only
+  if (process.env.IMAGO_SITE__PIPELINE === 'false') return (Date.now() - t0) / 1000; // pipeline switched off: receive only
   const db = await openDatabase(dbUrl, { migrate: false });
   try {
     for (;;) {

@@ -93,6 +93,8 @@ export const ConfigSchema = z.strictObject({
     deidWorkers: z.number().int().min(0).max(64).default(1),
     /** While instances are arriving, a pipeline job waits up to this long before it runs (receiving first). */
     receivePriorityMs: z.number().int().min(0).default(2000),
+    /** Run the pipeline workers (opt-out, de-identification, upload). Off only for receive-only benchmarks. */
+    pipeline: z.boolean().default(true),
     uplinkConcurrency: z.number().int().positive().default(4),
     /** How often ready clinical records are flushed to the hub. */
     clinicalFlushMs: z.number().int().positive().default(2000),

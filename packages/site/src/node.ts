@@ -565,7 +565,7 @@ export class SiteNode {
   // ------------------------------------------------------------------ workers and recovery
 
   async startWorkers(): Promise<void> {
-    if (this.workersStarted || process.env.IMAGO_SITE_NOPIPE) return; // IMAGO_SITE_NOPIPE: receive-only benchmark runs
+    if (this.workersStarted || !this.config.site.pipeline) return; // site.pipeline=false: receive-only benchmark runs
     this.workersStarted = true;
     await this.reconcile();
     const c = this.config.site;
