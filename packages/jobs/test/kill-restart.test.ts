@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '@imago/db';
-// @imago/testkit is not linked into node_modules yet (needs an `npm install`), hence the relative import.
-import { freshPostgresDb, tempDir } from '../../testkit/src/index.js';
+import { freshPostgresDb, tempDir } from '@imago/testkit';
 import { openJobQueue } from '../src/index.js';
 import { jobsConfig, silent, sleep, uniqueName, waitFor } from './helpers.js';
 

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ClassifiedError } from '@imago/core';
 import { openDatabase, sql, type ImagoDb } from '@imago/db';
-// @imago/testkit is not linked into node_modules yet (needs an `npm install`), hence the relative import.
-import { freshPostgresDb } from '../../testkit/src/index.js';
+import { freshPostgresDb } from '@imago/testkit';
 import { openJobQueue } from '../src/index.js';
 import { jobQueueContract } from './contract.js';
 import { jobsConfig, silent, uniqueName, waitFor } from './helpers.js';

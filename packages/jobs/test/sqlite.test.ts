@@ -4,8 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openDatabase, type Kysely } from '@imago/db';
-// @imago/testkit is not linked into node_modules yet (needs an `npm install`), hence the relative import.
-import { tempDir } from '../../testkit/src/index.js';
+import { tempDir } from '@imago/testkit';
 import { openJobQueue } from '../src/index.js';
 import { jobQueueContract } from './contract.js';
 import { jobsConfig, silent } from './helpers.js';

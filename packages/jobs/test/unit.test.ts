@@ -4,8 +4,7 @@ import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
 import { metricsRegistry } from '@imago/core';
 import { openDatabase } from '@imago/db';
-// @imago/testkit is not linked into node_modules yet (needs an `npm install`), hence the relative import.
-import { tempDir } from '../../testkit/src/index.js';
+import { tempDir } from '@imago/testkit';
 import { MAX_PAYLOAD_BYTES, backoffDelayMs, openJobQueue, ownerIsDead, validateData } from '../src/index.js';
 import { PROCESS_OWNER } from '../src/sqlite.js';
 import { jobsConfig, silent, uniqueName, waitFor } from './helpers.js';

@@ -3,8 +3,7 @@ import { readdirSync } from 'node:fs';
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-// @imago/testkit is not linked into node_modules yet (needs an `npm install`), hence the relative import.
-import { tempDir } from '../../testkit/src/index.js';
+import { tempDir } from '@imago/testkit';
 import { FileBlobStore, openBlobStore } from '../src/index.js';
 import { MB, blobStoreContract, generated, readAll } from './contract.js';
 

@@ -3,8 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-// @imago/testkit is not linked into node_modules yet (needs an `npm install`), hence the relative import.
-import { freePort, tempDir } from '../../testkit/src/index.js';
+import { freePort, tempDir } from '@imago/testkit';
 import { S3BlobStore, openBlobStore, parseS3Url, type S3Options } from '../src/index.js';
 import { MB, blobStoreContract, generated, readAll } from './contract.js';
 
