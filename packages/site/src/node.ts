@@ -135,8 +135,6 @@ export class SiteNode {
   }
 
   static async open(deps: SiteDeps): Promise<SiteNode> {
-    // The conflicting-duplicate check looks rows up by SOP Instance UID.
-    await sql`CREATE INDEX IF NOT EXISTS site_instances_sop_uid ON site_instances (sop_uid)`.execute(deps.db.db);
     const queue = deps.queue ?? (await openQueue(deps.db, deps.config, deps.logger));
     return new SiteNode(deps, queue, loadSiteSecret(deps.config));
   }
