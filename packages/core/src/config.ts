@@ -46,7 +46,7 @@ export const ConfigSchema = z.strictObject({
   }).prefault({}),
   auth: z.strictObject({
     sessionTtlMinutes: z.number().int().positive().default(60 * 8),
-    /** Send cookies with the Secure flag. Off only for plain-http localhost. */
+    /** Send cookies with the Secure flag. Always on when http.publicUrl is https; this forces it otherwise. */
     cookieSecure: z.boolean().default(false),
     loginMaxFailures: z.number().int().positive().default(5),
     loginLockoutSeconds: z.number().int().positive().default(300),

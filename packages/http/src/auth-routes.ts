@@ -15,7 +15,8 @@ const UserViewSchema = z.object({
 });
 
 export async function registerAuthRoutes(app: App, deps: HttpDeps): Promise<void> {
-  const secure = deps.config.auth.cookieSecure;
+  // Secure cookies whenever the platform is served over HTTPS (or when forced).
+  const secure = deps.config.auth.cookieSecure || (deps.config.http.publicUrl ?? '').startsWith('https:');
   const cookieOpts = (expires: Date) => ({ path: '/', httpOnly: true, sameSite: 'lax' as const, secure, expires });
 
   app.post('/api/auth/login', {
