@@ -102,6 +102,8 @@ export const ConfigSchema = z.strictObject({
     uplinkTimeoutMs: z.number().int().positive().default(120_000),
     /** Run the DIMSE server (off for API-only or test setups). */
     dimse: z.boolean().default(true),
+    /** Test only: hold each receive group commit this long (crash tests kill the node between C-STORE success and the row commit). */
+    commitDelayMs: z.number().int().min(0).default(0),
   }).prefault({}),
   /** De-identification (DICOM PS3.15 Annex E); defaults are the site node's profile. */
   deid: z.strictObject({

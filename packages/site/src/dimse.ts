@@ -150,8 +150,11 @@ class DurableFile extends Writable {
 
 /**
  * The DIMSE server: C-ECHO and C-STORE for every storage SOP class. Each
- * data set streams straight to its own file (meta header first), is fsynced,
- * committed with its first pipeline job, and only then answered with success.
+ * data set streams straight to its own file (meta header first) and is
+ * fdatasynced. An instance up to 2 MB (a pre-created file with a completion
+ * marker) is answered with success at once, its row and first job committed
+ * in the next group commit (recovery adopts the file if that never happens);
+ * a larger one is renamed, committed with its job, and only then answered.
  */
 export async function startDimseServer(node: SiteNode, opts: { port?: number } = {}): Promise<DimseServer> {
   const cfg = node.config.site;
@@ -165,6 +168,8 @@ export async function startDimseServer(node: SiteNode, opts: { port?: number } =
 
     override associationRequested(association: InstanceType<typeof dimse.association.Association>): void {
       this.association = association;
+      // dcmjs-dimse leaves Nagle's algorithm on; each C-STORE response is one small write that must not wait.
+      (this as unknown as { socket?: { setNoDelay?(on: boolean): void } }).socket?.setNoDelay?.(true);
       const calling = association.getCallingAeTitle().trim();
       const called = association.getCalledAeTitle().trim();
       this.callingAe = calling;
@@ -251,8 +256,19 @@ export async function startDimseServer(node: SiteNode, opts: { port?: number } =
       if (!w || !f || w.failed || !w.writableFinished) {
         logger.error({ err: w?.failed?.message ?? 'incomplete' }, 'site: C-STORE could not be written to disk');
         stageTotal.inc({ stage: 'receive-dimse', outcome: 'failed' });
-        if (f) void Promise.all([rm(f.part, { force: true }), rm(f.path, { force: true })]);
+        if (f) {
+          node.releaseIncoming(f.id);
+          void Promise.all([rm(f.part, { force: true }), rm(f.path, { force: true })]);
+        }
         respond(0xa700); // Refused: out of resources
+        return;
+      }
+      if (w.spare) {
+        // Fast path: a pre-created '.r.dcm' (durable name) with its completion marker, fdatasynced in
+        // _final. That file alone is what start-up recovery adopts, so success goes back now and the
+        // row and first job follow in the next group commit (see SiteNode.queueIncoming).
+        node.queueIncoming(f, { source: 'dimse', callingAe: this.callingAe }, w.bytes);
+        respond(Status.Success);
         return;
       }
       node.commitIncoming(f, { source: 'dimse', callingAe: this.callingAe }, { fsynced: true, renamed: true, size: w.bytes, nameDurable: w.spare }).then(
@@ -267,6 +283,8 @@ export async function startDimseServer(node: SiteNode, opts: { port?: number } =
     }
   }
 
+  // The first instances get pre-created receive files too (and so the fast path).
+  await node.prepareSpares().catch((e: unknown) => logger.warn({ err: (e as Error).message }, 'site: cannot pre-create receive files'));
   const server = new Server(SiteScp as unknown as typeof Scp);
   server.on('networkError', (e: Error) => logger.debug({ err: e.message }, 'site: DIMSE network error'));
   const listening = new Promise<void>((res, rej) => {

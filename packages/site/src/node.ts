@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, fsync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { badRequest, ClassifiedError, conflict, newId, newSecret, notFound, type Config, type Logger } from '@imago/core';
 import type { Actor, AuditLog } from '@imago/audit';
@@ -62,6 +62,7 @@ export interface IncomingMeta {
 }
 
 const UPLOAD_RETRY = { retryLimit: 1000 };
+const FAST_COMMIT_GATHER_MS = 20;
 
 /** Quarantine reason for a different object under a SOP Instance UID already forwarded. */
 export const CONFLICT_REASON = 'conflicting duplicate SOP Instance UID';
@@ -76,13 +77,37 @@ export function completionMarker(size: number, md5: string): Buffer {
 
 /** True when a `.r.dcm` file holds the marker of a complete write: its size and the MD5 of its bytes (preamble zeroed). */
 export async function hasCompletionMarker(path: string): Promise<boolean> {
-  const { readFile } = await import('node:fs/promises');
+  return (await readCompletion(path)) !== null;
+}
+
+/**
+ * A `.r.dcm` file's completion marker, if it is valid (size and MD5 match), with the
+ * Source AE Title (0002,0016) the receiver put in the file meta information.
+ */
+async function readCompletion(path: string): Promise<{ sourceAe: string | null } | null> {
   const b = await readFile(path);
-  if (b.length < 132) return false;
+  if (b.length < 132) return null;
   const m = /^IMAGO-COMPLETE-1 (\d+) ([0-9a-f]{32})\n/.exec(b.toString('latin1', 0, 128));
-  if (!m || Number(m[1]) !== b.length) return false;
+  if (!m || Number(m[1]) !== b.length) return null;
   b.fill(0, 0, 128);
-  return createHash('md5').update(b).digest('hex') === m[2];
+  if (createHash('md5').update(b).digest('hex') !== m[2]) return null;
+  return { sourceAe: metaSourceAe(b) };
+}
+
+/** (0002,0016) from explicit-VR little-endian file meta information (as part10Header writes it), or null. */
+function metaSourceAe(b: Buffer): string | null {
+  let o = 132;
+  while (o + 8 <= b.length && b.readUInt16LE(o) === 0x0002) {
+    const el = b.readUInt16LE(o + 2);
+    const vr = b.toString('latin1', o + 4, o + 6);
+    const long = vr === 'OB' || vr === 'OW' || vr === 'UN' || vr === 'SQ' || vr === 'UT';
+    const len = long ? b.readUInt32LE(o + 8) : b.readUInt16LE(o + 6);
+    const at = o + (long ? 12 : 8);
+    if (at + len > b.length) return null;
+    if (el === 0x0016) return b.toString('latin1', at, at + len).replace(/[\0 ]+$/, '').trim() || null;
+    o = at + len;
+  }
+  return null;
 }
 
 export function loadSiteSecret(config: Config): string {
@@ -114,8 +139,16 @@ export class SiteNode {
   /** De-identification and header reads run here (worker threads unless site.deidWorkers is 0). */
   readonly pool: DeidPool;
   private incomingDirFd: number | null = null;
-  private commitGroup: Array<{ row: PendingRow; resolve: () => void; reject: (e: unknown) => void }> = [];
-  private committing = false;
+  private commitGroup: Array<{ row: PendingRow; resolve: () => void; reject: (e: unknown) => void; kept?: boolean }> = [];
+  private committing: Promise<void> | null = null;
+  /** Fast-path rows wait this long for company: nobody waits for their commit, so bigger groups cost nothing. */
+  private flushTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  /**
+   * Receive files this process handed out (pre-created spares, used or not) whose row is not yet
+   * committed: reconcile() leaves them alone, so it can never adopt or delete a file a receiver holds.
+   */
+  private unsettled = new Set<string>();
   private lastReceiveAt = 0;
   private spares: IncomingFile[] = [];
   private refilling: Promise<void> | null = null;
@@ -194,6 +227,14 @@ export class SiteNode {
     return f;
   }
 
+  /** Pre-create the first batch of receive files (the DIMSE server does this before it listens). */
+  async prepareSpares(): Promise<void> {
+    if (this.spares.length || this.refilling) return;
+    await (this.refilling = this.refillSpares().finally(() => {
+      this.refilling = null;
+    }));
+  }
+
   private async refillSpares(): Promise<void> {
     const batch: IncomingFile[] = [];
     for (let i = 0; i < 64; i++) {
@@ -201,10 +242,16 @@ export class SiteNode {
       const path = join(this.incomingDir, `${id}.r.dcm`);
       closeSync(openSync(path, 'wx', 0o600));
       batch.push({ id, path, rel: `incoming/${id}.r.dcm`, part: path });
+      this.unsettled.add(id);
     }
     await this.syncIncomingDir();
     if (this.incomingDirFd === null) return; // stopped meanwhile
     this.spares.push(...batch);
+  }
+
+  /** A receiver gave up on a file it took with takeSpare (and deleted it). */
+  releaseIncoming(id: string): void {
+    this.unsettled.delete(id);
   }
 
   /** A receiver is busy: the pipeline yields to it (see pipelineTurn). */
@@ -214,14 +261,13 @@ export class SiteNode {
 
   /**
    * Make a received file durable and hand it to the pipeline. When this
-   * resolves (and only then may success go back to the sender):
-   *  - the complete Part 10 file is durable under its final name: either
-   *    fdatasynced and renamed from `<id>.dcm.part` to `incoming/<id>.dcm`
-   *    with the incoming directory fsynced after the rename, or (DIMSE)
-   *    written into a pre-created `incoming/<id>.r.dcm` whose directory
-   *    entry was already durable, with a completion marker (size and MD5 in
-   *    the 128-byte preamble) and one fdatasync; either way the file, its
-   *    size and its name survive a power loss;
+   * resolves (and only then may success go back to the sender, except on the
+   * DIMSE fast path, see queueIncoming):
+   *  - the complete Part 10 file is durable under its final name: fdatasynced
+   *    and renamed from `<id>.dcm.part` to `incoming/<id>.dcm` with the
+   *    incoming directory fsynced after the rename (or, for a file reconcile()
+   *    adopts, already durable: `nameDurable`), so the file, its size and its
+   *    name survive a power loss;
    *  - its site_instances row ('received') and its first pipeline job are
    *    committed in one database transaction, grouped with other instances
    *    that arrived while the previous group was committing (group commit).
@@ -230,6 +276,9 @@ export class SiteNode {
    *    lost on power loss: for that case `reconcile()` adopts every complete
    *    `incoming/*.dcm` that has no row (a partial `.part` file is deleted,
    *    its sender got no success).
+   * The row is inserted with ON CONFLICT DO NOTHING on its id (the file's
+   * UUID) and the job only when the row is new, so committing the same file
+   * twice (the fast path racing an adoption) still gives one row and one job.
    */
   async commitIncoming(file: IncomingFile, meta: IncomingMeta, opts: { fsynced?: boolean; renamed?: boolean; size?: number; nameDurable?: boolean } = {}): Promise<string> {
     this.noteReceive();
@@ -248,38 +297,97 @@ export class SiteNode {
     const now = nowIso();
     await new Promise<void>((resolve, reject) => {
       this.commitGroup.push({ row: { id: file.id, source: meta.source, callingAe: meta.callingAe ?? null, rel: file.rel, size, at: now, nameDurable: !!opts.nameDurable }, resolve, reject });
-      if (!this.committing) void this.flushCommits();
-    });
+      this.kickCommits();
+    }).finally(() => this.unsettled.delete(file.id));
     stageTotal.inc({ stage: `receive-${meta.source}`, outcome: 'ok' });
     receivedBytes.inc({ source: meta.source }, size);
     return file.id;
   }
 
+  /**
+   * DIMSE fast path: the sender may get success as soon as this returns,
+   * before the row exists. Only for a pre-created `incoming/<id>.r.dcm`
+   * (directory entry durable since its batch was created) that holds its
+   * completion marker (size and MD5 of the bytes in the preamble) and was
+   * fdatasynced together with it: such a file is exactly what `reconcile()`
+   * adopts at start-up (source `recovered`), so a crash or power loss between
+   * the response and the commit loses nothing, and the row's primary key (the
+   * file's id) makes the adoption and a late commit one row. The row and job
+   * go into the next group commit; a failed commit is retried until it
+   * succeeds or the node stops (then the next start adopts the file).
+   */
+  queueIncoming(file: IncomingFile, meta: IncomingMeta, size: number): void {
+    this.noteReceive();
+    this.unsettled.add(file.id);
+    const done = () => this.unsettled.delete(file.id);
+    this.commitGroup.push({ row: { id: file.id, source: meta.source, callingAe: meta.callingAe ?? null, rel: file.rel, size, at: nowIso(), nameDurable: true }, resolve: done, reject: done, kept: true });
+    stageTotal.inc({ stage: `receive-${meta.source}`, outcome: 'ok' });
+    receivedBytes.inc({ source: meta.source }, size);
+    if (!this.committing && !this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.kickCommits();
+      }, FAST_COMMIT_GATHER_MS);
+    }
+  }
+
+  private kickCommits(): void {
+    if (!this.committing && this.commitGroup.length) this.committing = this.flushCommits();
+  }
+
+  /** Resolves when every row queued so far is committed (or, while stopping, given up to recovery). */
+  async flushIncoming(): Promise<void> {
+    for (;;) {
+      if (this.flushTimer) {
+        clearTimeout(this.flushTimer);
+        this.flushTimer = null;
+        this.kickCommits();
+      }
+      if (!this.committing) return;
+      await this.committing;
+    }
+  }
+
   /** Group commit: one directory fsync and one transaction for every instance waiting. */
   private async flushCommits(): Promise<void> {
-    this.committing = true;
+    let failures = 0;
     try {
+      await Promise.resolve(); // `committing` is set before anything below can clear it
       while (this.commitGroup.length) {
+        const hold = this.config.site.commitDelayMs;
+        if (hold && !this.stopping) await new Promise((r) => setTimeout(r, hold)); // test hook (crash between response and commit)
         const group = this.commitGroup.splice(0, 500);
         try {
           if (group.some((g) => !g.row.nameDurable)) await this.syncIncomingDir();
           await this.db.transaction(async (trx) => {
             for (const { row } of group) {
-              await trx.insertInto('site_instances').values({
+              const ins = await trx.insertInto('site_instances').values({
                 id: row.id, state: 'received', source: row.source, calling_ae: row.callingAe, incoming_path: row.rel, received_at: row.at, size: row.size,
                 pseudonym: null, outbox_path: null, sha256: null, out_size: null, sop_uid: null, modality: null, reason: null, attempts: 0,
                 deidentified_at: null, uploaded_at: null, delete_original_after: null, updated_at: row.at,
-              }).execute();
-              await this.queue.send(JOBS.optout, { id: row.id }, { singletonKey: row.id }, trx);
+              }).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+              if (Number(ins.numInsertedOrUpdatedRows ?? 0n) > 0) await this.queue.send(JOBS.optout, { id: row.id }, { singletonKey: row.id }, trx);
             }
           });
+          failures = 0;
           for (const g of group) g.resolve();
         } catch (e) {
-          for (const g of group) g.reject(e);
+          for (const g of group) if (!g.kept) g.reject(e);
+          const kept = group.filter((g) => g.kept);
+          if (!kept.length) continue;
+          // These senders already have success: retry (their files are adopted at the next start if we stop first).
+          failures++;
+          this.log.error({ err: (e as Error).message, instances: kept.length, attempt: failures }, 'site: receive commit failed; retrying');
+          if (this.stopping) {
+            for (const g of kept) g.reject(e);
+            continue;
+          }
+          this.commitGroup.unshift(...kept);
+          await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 5000)));
         }
       }
     } finally {
-      this.committing = false;
+      this.committing = null;
     }
   }
 
@@ -584,6 +692,9 @@ export class SiteNode {
   }
 
   async stop(): Promise<void> {
+    // Rows of instances already answered with success: commit them now (what cannot be committed is adopted at the next start).
+    this.stopping = true;
+    await this.flushIncoming();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.queue.stop();
@@ -608,25 +719,31 @@ export class SiteNode {
     }
     const known = new Set((await this.db.db.selectFrom('site_instances').select('incoming_path').where('incoming_path', 'is not', null).execute()).map((r) => r.incoming_path));
     let orphans = 0;
-    let adopted = 0;
+    const adopting: Array<Promise<string>> = [];
     for (const f of await readdir(this.incomingDir)) {
       if (known.has(`incoming/${f}`)) continue;
       const m = /^([0-9a-f-]{36})(\.r)?\.dcm$/.exec(f);
+      // Handed out by this process and not committed yet (a spare, a receive in progress, a queued row): not ours to judge.
+      if (m && this.unsettled.has(m[1]!)) continue;
       // A row without this path: the original's deletion was interrupted; finish it.
       const hasRow = m ? await this.db.db.selectFrom('site_instances').select('id').where('id', '=', m[1]!).executeTakeFirst() : undefined;
-      if (m && !hasRow && (!m[2] || (await hasCompletionMarker(join(this.incomingDir, f))))) {
-        // Complete and durable (renamed only after fdatasync) but its row was lost (power loss before the
-        // SQLite WAL reached the disk, or a crash between rename and commit): the sender may have had
-        // success for it, so keep it. A resend becomes a local 'duplicate'.
-        await this.commitIncoming({ id: m[1]!, path: join(this.incomingDir, f), rel: `incoming/${f}`, part: '' }, { source: 'recovered' }, { renamed: true, nameDurable: !!m[2] });
-        adopted++;
+      const path = join(this.incomingDir, f);
+      const marker = m && !hasRow && m[2] ? await readCompletion(path) : null;
+      if (m && !hasRow && (!m[2] || marker)) {
+        // Complete and durable (renamed only after fdatasync, or marker-valid and fdatasynced) but without a
+        // row: the DIMSE fast path answered success before its row was committed and the node died (or a
+        // power loss took the SQLite WAL's last commits). The sender may have had success, so keep it:
+        // one row (primary key = the file's id) and its first job. A resend becomes a local 'duplicate'.
+        adopting.push(this.commitIncoming({ id: m[1]!, path, rel: `incoming/${f}`, part: '' }, { source: 'recovered', callingAe: marker?.sourceAe ?? null }, { renamed: true, nameDurable: !!m[2] }));
         continue;
       }
       // A partial '.part' file or an unused or incomplete '.r.dcm' (its sender got no success and
       // resends), or an interrupted deletion.
-      await unlink(join(this.incomingDir, f)).catch(() => undefined);
+      await unlink(path).catch(() => undefined);
       orphans++;
     }
+    // One group commit for all of them.
+    const adopted = (await Promise.all(adopting)).length;
     if (adopted) this.log.warn({ adopted }, 'site: adopted complete received files that had no database row');
     const outKnown = new Set((await this.db.db.selectFrom('site_instances').select('outbox_path').where('outbox_path', 'is not', null).execute()).map((r) => r.outbox_path));
     const inFlight = new Set(rows.filter((r) => r.state === 'checked').map((r) => `outbox/${r.id}.dcm`));

@@ -38,6 +38,13 @@ test('start-up recovery: a complete received file whose row was lost is adopted;
       assert.equal(x.source, 'recovered');
       assert.ok(existsSync(join(node.root, x.incoming_path!)));
     }
+    // A late fast-path commit of a file that was adopted meanwhile: still one row (primary key = the file's id).
+    node.queueIncoming({ id: ids.good, path: join(inc, `${ids.good}.r.dcm`), rel: `incoming/${ids.good}.r.dcm`, part: '' }, { source: 'dimse', callingAe: 'LATE' }, bytes.length);
+    await node.flushIncoming();
+    const again = await core.db.db.selectFrom('site_instances').select(['id', 'source']).execute();
+    assert.equal(again.length, 2);
+    assert.equal(again.find((x) => x.id === ids.good)?.source, 'recovered');
+    assert.equal((await node.reconcile()).adopted, 0, 'a second start adopts nothing more');
     assert.equal(existsSync(join(inc, `${ids.torn}.r.dcm`)), false, 'torn file deleted');
     assert.equal(existsSync(join(inc, `${ids.unmarked}.r.dcm`)), false, 'unmarked file deleted');
     await node.stop();
