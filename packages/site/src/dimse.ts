@@ -108,9 +108,11 @@ export interface DimseServer {
 
 /**
  * One received data set on its way to disk. Writes are synchronous (page
- * cache, no thread-pool round trip per PDU); at the end the file is
- * fdatasynced, closed and renamed from `.part` to its final name, so a
- * complete file under the final name is always a durable one.
+ * cache, no thread-pool round trip per PDU). Up to 2 MB into a pre-created
+ * `.r.dcm` whose name is already durable: at the end the completion marker
+ * goes into the preamble and one fdatasync makes data and marker durable
+ * (what start-up recovery adopts). Larger, or without a spare: fdatasynced,
+ * closed and renamed to its final `.dcm` name (directory fsynced at commit).
  */
 const MARKER_LIMIT = 2 << 20;
 const SYNC_INLINE_LIMIT = 256 << 10;
