@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const srcIdx = args.indexOf('--source');
-const source = srcIdx >= 0 ? args[srcIdx + 1]! : resolve(root, '../shared/dicom-standard/confidentiality_profile_attributes.json');
+const source = srcIdx >= 0 ? args[srcIdx + 1]! : resolve(root, 'packages/deid/standard/confidentiality_profile_attributes.json');
 const out = resolve(root, 'packages/deid/src/profile-table.generated.ts');
 
 interface Row {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
@@ -14,7 +14,11 @@ const CT = `${PY}/CT_small.dcm`;
 const dir = tempDir('imago-deid-engine-');
 
 test('committed profile table matches regeneration from the standard data', () => {
-  const src = readFileSync(join(import.meta.dirname, '../../../../shared/dicom-standard/confidentiality_profile_attributes.json'), 'utf8');
+  // The standard's data travels with the repository (packages/deid/standard, MIT);
+  // where the project's shared copy sits beside the checkout, it must be the same.
+  const src = readFileSync(join(import.meta.dirname, '../standard/confidentiality_profile_attributes.json'), 'utf8');
+  const shared = join(import.meta.dirname, '../../../../shared/dicom-standard/confidentiality_profile_attributes.json');
+  if (existsSync(shared)) assert.equal(readFileSync(shared, 'utf8'), src, 'vendored Table E.1-1 differs from shared/dicom-standard');
   const committed = readFileSync(join(import.meta.dirname, '../src/profile-table.generated.ts'), 'utf8');
   assert.equal(generate(src), committed);
   assert.equal(PROFILE_SOURCE, 'DICOM PS3.15 Table E.1-1');
