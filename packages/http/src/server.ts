@@ -125,7 +125,11 @@ export async function createHttpServer(deps: HttpDeps): Promise<App> {
     const secs = reply.elapsedTime / 1000;
     httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, secs);
     // Route pattern only: URLs and bodies may carry identifiers.
-    req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    // Successful requests at debug, refusals at info, server errors at error.
+    const line = { method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    if (reply.statusCode >= 500) req.log.error(line, 'request');
+    else if (reply.statusCode >= 400) req.log.info(line, 'request');
+    else req.log.debug(line, 'request');
   });
 
   app.setErrorHandler(async (err, req, reply: FastifyReply) => {
