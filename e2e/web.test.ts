@@ -368,6 +368,17 @@ test('sites: register a site and see its token once; the token works', async () 
   const s2 = await apiGet<{ sharesData: boolean; splitMode: string }>(server, await apiCookie(server, 'operator'), '/api/hub/v1/sites/E2ENORTH');
   assert.equal(s2.splitMode, 'training');
   assert.equal(s2.sharesData, true);
+  // Revoke its tokens alone: cancel first, then confirm; the token then gets 401, and no new token is shown.
+  await row.getByRole('button', { name: 'Revoke', exact: true }).click();
+  const dlg = page.getByRole('dialog', { name: 'Revoke every token of E2ENORTH?' }).filter({ hasText: 'no new token is issued' });
+  await dlg.waitFor();
+  await dlg.getByRole('button', { name: 'Cancel' }).click();
+  assert.equal((await fetch(`${server.url}/api/hub/v1/ping`, { headers: { authorization: `Bearer ${token}` } })).status, 200, 'cancel revokes nothing');
+  await row.getByRole('button', { name: 'Revoke', exact: true }).click();
+  await dlg.getByRole('button', { name: 'Revoke tokens' }).click();
+  await page.getByText(/Revoked 1 token\(s\) of E2ENORTH/).waitFor();
+  assert.equal(await page.getByTestId('site-token').count(), 0, 'no new token is issued');
+  assert.equal((await fetch(`${server.url}/api/hub/v1/ping`, { headers: { authorization: `Bearer ${token}` } })).status, 401, 'the revoked token is refused');
   await ctx.close();
 });
 
@@ -387,7 +398,13 @@ test('ingest dashboard: the numbers drawn are the hub API\'s', async () => {
   }
   if (stats.completeness.length) assert.equal(await page.locator('[data-testid=completeness-heatmap] thead th').count(), stats.completeness.length + 1);
   else await page.getByText('No clinical records yet.').waitFor();
-  assert.ok((await page.locator('.recharts-surface').count()) >= 3, 'charts are drawn');
+  // Patients over time (cumulative, by site): the last row's total is the API's patient total, and the series sums to it.
+  const pot = await apiGet<{ patientsOverTime: Array<{ patients: number }> }>(server, await apiCookie(server, 'operator'), '/api/hub/v1/stats?bucket=day');
+  assert.equal(pot.patientsOverTime.reduce((a, r) => a + r.patients, 0), stats.totals.patients);
+  const drawnTotal = (await page.locator('[data-testid=patients-overtime-table] tbody tr').last().locator('[data-col=total]').textContent())?.replace(/,/g, '');
+  assert.equal(drawnTotal, String(stats.totals.patients), 'drawn patient total');
+  assert.ok((await page.locator('[data-testid=overtime-patients] .recharts-surface').count()) >= 1, 'the patients chart is drawn');
+  assert.ok((await page.locator('.recharts-surface').count()) >= 4, 'charts are drawn');
   assert.ok((await page.locator('.recharts-line-curve, .recharts-bar-rectangle').count()) > 0, 'charts carry data');
   await screenshot(page, 'hub-dashboard');
   assert.deepEqual(await axeSerious(page), [], 'dashboard: no serious or critical axe violations');

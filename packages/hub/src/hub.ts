@@ -245,6 +245,20 @@ export class Hub {
     });
   }
 
+  /** Revoke every active uplink token of a site without issuing a new one; the site can no longer send until a token is issued. */
+  async revokeSiteTokens(actor: Actor, code: string): Promise<{ revoked: number; tokenIds: string[] }> {
+    await this.require(actor, 'hub.site.manage', 'hub.site', code);
+    const r = await this.db.db.selectFrom('hub_sites').selectAll().where('code', '=', code).executeTakeFirst();
+    if (!r) throw notFound(`site ${code} is not registered`);
+    return this.db.transaction(async (trx) => {
+      const old = await trx.selectFrom('api_tokens').select('id').where('org_id', '=', r.org_id).where('role', '=', 'site_uplink').where('revoked_at', 'is', null).execute();
+      for (const o of old) await this.identity.revokeToken('system', o.id, trx);
+      const tokenIds = old.map((o) => o.id);
+      await this.audit.record({ actor, action: 'hub.site.token.revoke', code: 'securityAlert', resourceType: 'hub.site', resourceId: code, outcome: 'success', detail: { revoked: tokenIds.length, tokenIds } }, trx);
+      return { revoked: tokenIds.length, tokenIds };
+    });
+  }
+
   // ---- split ------------------------------------------------------------------
   /**
    * Decide a patient's group if not yet decided (sticky), and report a

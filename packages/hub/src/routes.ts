@@ -169,6 +169,11 @@ export async function registerHubRoutes(app: App, hub: Hub): Promise<Array<{ met
       schema: { tags: ['hub operator'], summary: 'Issue a new uplink token for a site', security: SECURED, params: SiteParam, body: z.object({ revokeOthers: z.boolean().default(false) }).optional(), response: { 201: z.object({ token: z.string(), tokenId: z.string(), revoked: z.number() }) } },
     }, async (req, reply) => reply.status(201).send(await hub.issueSiteToken(req.actor(), req.params.site, { revokeOthers: req.body?.revokeOthers ?? false })));
 
+    s.delete('/sites/:site/tokens', {
+      config: op('hub.site.manage'),
+      schema: { tags: ['hub operator'], summary: 'Revoke every active uplink token of a site without issuing a new one', security: SECURED, params: SiteParam, response: { 200: z.object({ revoked: z.number(), tokenIds: z.array(z.string()) }) } },
+    }, async (req) => hub.revokeSiteTokens(req.actor(), req.params.site));
+
     s.get('/split/conflicts', {
       config: op('hub.stats.read'),
       schema: { tags: ['hub operator'], summary: 'Patients found in both groups (never resolved silently)', security: SECURED, response: { 200: z.object({ conflicts: z.array(z.object({ id: z.string(), pseudonym: z.string(), site: z.string(), assignedGroup: z.string(), claimedGroup: z.string(), reason: z.string(), detectedAt: z.string() })) }) } },

@@ -5,6 +5,10 @@ import type { Hub } from './hub.js';
 export interface HubStats {
   totals: { sites: number; patients: number; studies: number; instances: number; bytes: number; clinicalRecords: number; splitConflicts: number };
   overTime: Array<{ period: string; site: string; modality: string; group: string; instances: number }>;
+  /** New patients per period (by `hub_patients.assigned_at`, their first arrival), per site (the site that first sent them) and group. Sums to `totals.patients`. */
+  patientsOverTime: Array<{ period: string; site: string; group: string; patients: number }>;
+  /** The same new patients, per modality they have at least one instance of (a patient counts once per modality, so this does not sum to the total). */
+  patientsOverTimeByModality: Array<{ period: string; site: string; modality: string; group: string; patients: number }>;
   completeness: Array<{ site: string; patients: number; fields: Record<string, number> }>;
   distributions: Record<string, Record<string, Array<{ category: string; count: number; share: number; reference: number | null }>>>;
   splitBalance: Array<{ site: string; rule: string; training: number; validation: number; trainingShare: number | null; configuredTrainingPercent: number }>;
@@ -39,6 +43,16 @@ export async function hubStats(hub: Hub, actor: Actor, opts: { bucket?: 'day' | 
     .select([period.as('period'), 'hub_instances.site', 'hub_instances.modality', 'hub_patients.grp', (eb) => eb.fn.countAll<number>().as('n')])
     .groupBy([period, 'hub_instances.site', 'hub_instances.modality', 'hub_patients.grp'])
     .orderBy('period').execute();
+  const pPeriod = sql<string>`substr(hub_patients.assigned_at, 1, ${sql.lit(len)})`;
+  const patientsOverTime = await db.selectFrom('hub_patients')
+    .select([pPeriod.as('period'), 'hub_patients.site', 'hub_patients.grp', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy([pPeriod, 'hub_patients.site', 'hub_patients.grp'])
+    .orderBy('period').orderBy('hub_patients.site').orderBy('hub_patients.grp').execute();
+  const pm = db.selectFrom('hub_instances').select(['pseudonym', 'modality']).distinct().as('pm');
+  const patientsByModality = await db.selectFrom('hub_patients').innerJoin(pm, 'pm.pseudonym', 'hub_patients.pseudonym')
+    .select([pPeriod.as('period'), 'hub_patients.site', 'pm.modality', 'hub_patients.grp', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy([pPeriod, 'hub_patients.site', 'pm.modality', 'hub_patients.grp'])
+    .orderBy('period').orderBy('hub_patients.site').orderBy('pm.modality').orderBy('hub_patients.grp').execute();
 
   // Completeness of the current clinical record per patient, per site.
   const recs = await db.selectFrom('hub_clinical_records').select(['site', 'pseudonym', 'kind', 'received_at', 'record']).orderBy('received_at').execute();
@@ -94,6 +108,8 @@ export async function hubStats(hub: Hub, actor: Actor, opts: { bucket?: 'day' | 
       bytes, clinicalRecords: await count('hub_clinical_records'), splitConflicts: await count('hub_split_conflicts'),
     },
     overTime: overTime.map((r) => ({ period: r.period, site: r.site, modality: r.modality ?? '', group: r.grp, instances: Number(r.n) })),
+    patientsOverTime: patientsOverTime.map((r) => ({ period: r.period, site: r.site, group: r.grp, patients: Number(r.n) })),
+    patientsOverTimeByModality: patientsByModality.map((r) => ({ period: r.period, site: r.site, modality: r.modality ?? '', group: r.grp, patients: Number(r.n) })),
     completeness,
     distributions,
     splitBalance,

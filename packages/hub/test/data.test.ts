@@ -178,6 +178,67 @@ for (const backend of dbBackends()) {
       assert.equal(bal.validation, 0);
     });
 
+    test('patients over time: new patients per period by first arrival, per site and group, and per modality', async () => {
+      const e = await hubEnv(await backend.url());
+      opened.push(e);
+      const tc = (await e.hub.registerSite(OPERATOR, { code: 'SITEC', name: 'Site C', region: 'West', splitMode: 'training' })).token;
+      const td = (await e.hub.registerSite(OPERATOR, { code: 'SITED', name: 'Site D', region: 'East', splitMode: 'validation' })).token;
+      const c = await siteActor(e, tc);
+      const d = await siteActor(e, td);
+      const [p1, p2, p3, p4] = ['pot-1', 'pot-2', 'pot-3', 'pot-4'].map((x) => testPseudonym(x)) as [string, string, string, string];
+      const send = async (actor: typeof c, site: string, b: Buffer) => { await e.hub.putInstance(actor, site, sha256Of(b), b); };
+      await send(c, 'SITEC', inst(p1, 'pot-s1', 'ct', 1, { modality: 'CT' }));
+      await send(c, 'SITEC', inst(p1, 'pot-s1', 'ct', 2, { modality: 'CT' }));
+      await send(c, 'SITEC', inst(p1, 'pot-s2', 'mr', 3, { modality: 'MR' }));
+      await send(c, 'SITEC', inst(p2, 'pot-s3', 'ct', 4, { modality: 'CT' }));
+      await send(c, 'SITEC', inst(p4, 'pot-s5', 'dx', 6, { modality: 'DX' }));
+      await send(d, 'SITED', inst(p3, 'pot-s4', 'ct', 5, { modality: 'CT' }));
+      // first arrivals on known dates (a later instance never moves them)
+      for (const [p, at] of [[p1, '2026-01-15T10:00:00.000Z'], [p2, '2026-02-03T09:00:00.000Z'], [p3, '2026-02-20T12:00:00.000Z'], [p4, '2026-02-03T23:00:00.000Z']] as const) {
+        await e.db.db.updateTable('hub_patients').set({ assigned_at: at }).where('pseudonym', '=', p).execute();
+      }
+      await send(c, 'SITEC', inst(p2, 'pot-s3', 'ct', 7, { modality: 'CT' }));
+      const month = await hubStats(e.hub, OPERATOR, { bucket: 'month' });
+      assert.deepEqual(month.patientsOverTime, [
+        { period: '2026-01', site: 'SITEC', group: 'training', patients: 1 },
+        { period: '2026-02', site: 'SITEC', group: 'training', patients: 2 },
+        { period: '2026-02', site: 'SITED', group: 'validation', patients: 1 },
+      ]);
+      assert.equal(month.patientsOverTime.reduce((a, r) => a + r.patients, 0), month.totals.patients);
+      assert.deepEqual(month.patientsOverTimeByModality, [
+        { period: '2026-01', site: 'SITEC', modality: 'CT', group: 'training', patients: 1 },
+        { period: '2026-01', site: 'SITEC', modality: 'MR', group: 'training', patients: 1 },
+        { period: '2026-02', site: 'SITEC', modality: 'CT', group: 'training', patients: 1 },
+        { period: '2026-02', site: 'SITEC', modality: 'DX', group: 'training', patients: 1 },
+        { period: '2026-02', site: 'SITED', modality: 'CT', group: 'validation', patients: 1 },
+      ]);
+      const day = await hubStats(e.hub, OPERATOR, { bucket: 'day' });
+      assert.deepEqual(day.patientsOverTime, [
+        { period: '2026-01-15', site: 'SITEC', group: 'training', patients: 1 },
+        { period: '2026-02-03', site: 'SITEC', group: 'training', patients: 2 },
+        { period: '2026-02-20', site: 'SITED', group: 'validation', patients: 1 },
+      ]);
+      // the instances series is unchanged in meaning: 7 instances in all
+      assert.equal(day.overTime.reduce((a, r) => a + r.instances, 0), 7);
+    });
+
+    test('revoking a site\'s tokens alone: none works afterwards, none is issued, audited; only operators may', async () => {
+      const e = await setup();
+      const reg = await e.hub.registerSite(OPERATOR, { code: 'SITER', name: 'Site R', region: 'South' });
+      const again = await e.hub.issueSiteToken(OPERATOR, 'SITER');
+      const a = await siteActor(e, reg.token);
+      await rejects(e.hub.revokeSiteTokens(a, 'SITER'), 'forbidden');
+      const r = await e.hub.revokeSiteTokens(OPERATOR, 'SITER');
+      assert.equal(r.revoked, 2);
+      assert.deepEqual([...r.tokenIds].sort(), [reg.tokenId, again.tokenId].sort());
+      for (const t of [reg.token, again.token]) assert.equal(await e.identity.principalForToken(t), null);
+      assert.ok(await e.identity.principalForToken(tokA), 'other sites keep their tokens');
+      assert.equal((await e.hub.revokeSiteTokens(OPERATOR, 'SITER')).revoked, 0);
+      await rejects(e.hub.revokeSiteTokens(OPERATOR, 'NOSUCH'), 'notFound');
+      const ev = await e.db.db.selectFrom('audit_events').selectAll().where('action', '=', 'hub.site.token.revoke').execute();
+      assert.equal(ev.length, 2);
+    });
+
     test('purge removes every row and blob of the patient; releases withhold the patient and still verify', async () => {
       const e = await setup();
       const a = await siteActor(e, tokA);

@@ -169,13 +169,42 @@ test('QIDO-RS: by modality and date range, wildcards, includefield, limit/offset
   assert.equal((await p.audit.verify()).ok, true);
 });
 
+test('revoking a site\'s tokens alone: the token then gets 401 on ping, nothing new is issued, and it is audited', async () => {
+  const reg = await fetch(`${api}/sites`, { method: 'POST', headers: { ...op(), 'content-type': 'application/json' }, body: JSON.stringify({ code: 'SITEREV', name: 'Revoked', region: 'East' }) });
+  assert.equal(reg.status, 201);
+  const { token, tokenId } = (await reg.json()) as { token: string; tokenId: string };
+  const second = (await (await fetch(`${api}/sites/SITEREV/tokens`, { method: 'POST', headers: { ...op(), 'content-type': 'application/json' }, body: '{}' })).json()) as { token: string; tokenId: string };
+  for (const t of [token, second.token]) assert.equal((await fetch(`${api}/ping`, { headers: bearer(t) })).status, 200);
+  // a site token cannot revoke, not even its own site's
+  assert.equal((await fetch(`${api}/sites/SITEREV/tokens`, { method: 'DELETE', headers: bearer(token) })).status, 403);
+  const r = await fetch(`${api}/sites/SITEREV/tokens`, { method: 'DELETE', headers: op() });
+  assert.equal(r.status, 200);
+  const body = (await r.json()) as { revoked: number; tokenIds: string[] };
+  assert.equal(body.revoked, 2);
+  assert.deepEqual([...body.tokenIds].sort(), [tokenId, second.tokenId].sort());
+  assert.equal(Object.keys(body).includes('token'), false);
+  for (const t of [token, second.token]) assert.equal((await fetch(`${api}/ping`, { headers: bearer(t) })).status, 401);
+  // again: nothing left to revoke; unknown site: 404; other sites unaffected
+  assert.equal(((await (await fetch(`${api}/sites/SITEREV/tokens`, { method: 'DELETE', headers: op() })).json()) as { revoked: number }).revoked, 0);
+  assert.equal((await fetch(`${api}/sites/NOSUCH/tokens`, { method: 'DELETE', headers: op() })).status, 404);
+  assert.equal((await fetch(`${api}/ping`, { headers: bearer(tokA) })).status, 200);
+  // a newly issued token works again
+  const fresh = (await (await fetch(`${api}/sites/SITEREV/tokens`, { method: 'POST', headers: { ...op(), 'content-type': 'application/json' }, body: '{}' })).json()) as { token: string };
+  assert.equal((await fetch(`${api}/ping`, { headers: bearer(fresh.token) })).status, 200);
+  const ev = (await (await fetch(`${p.url}/api/audit/events?action=hub.site.token.revoke`, { headers: op() })).json()) as { events: Array<{ action: string; resourceId: string | null; outcome: string }> };
+  assert.ok(ev.events.some((e) => e.action === 'hub.site.token.revoke' && e.resourceId === 'SITEREV' && e.outcome === 'success'), JSON.stringify(ev).slice(0, 500));
+});
+
 test('security: every hub route × every role gets the expected status (routes from the OpenAPI document)', async () => {
   const doc = (await (await fetch(`${p.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
   const routes = Object.entries(doc.paths).filter(([path]) => path.startsWith('/api/hub/')).flatMap(([path, ms]) => Object.keys(ms).filter((m) => m !== 'head').map((m) => ({ method: m.toUpperCase(), path })));
   assert.ok(routes.length >= 35, `found ${routes.length} hub routes`);
   const SITE_API = /^\/api\/hub\/v1\/sites\/\{site\}\/(instances\/\{sha256\}|check|clinical|purges)$/;
-  const fill = (path: string) => path
-    .replace('{site}', 'SITEA').replace('{sha256}', 'e'.repeat(64)).replace('{study}', testUid('ct-study')).replace('{series}', testUid('ct-series-0'))
+  // Revoking tokens is allowed for operators, so it aims at a throwaway site: SITEA's and SITEB's tokens must keep working for the routes after it.
+  const reg = await fetch(`${api}/sites`, { method: 'POST', headers: { ...op(), 'content-type': 'application/json' }, body: JSON.stringify({ code: 'SITEMATRIX', name: 'Matrix', region: 'Nowhere' }) });
+  assert.equal(reg.status, 201);
+  const fill = (path: string, method: string) => path
+    .replace('{site}', method === 'DELETE' && path.endsWith('/tokens') ? 'SITEMATRIX' : 'SITEA').replace('{sha256}', 'e'.repeat(64)).replace('{study}', testUid('ct-study')).replace('{series}', testUid('ct-series-0'))
     .replace('{instance}', testUid('ct-0')).replace('{release}', '1').replace('{pseudonym}', P1);
   const callers: Array<{ name: string; headers: Record<string, string>; kind: 'anon' | 'operator' | 'validator' | 'siteA' | 'siteB' | 'user' }> = [
     { name: 'anonymous', headers: {}, kind: 'anon' },
@@ -197,7 +226,7 @@ test('security: every hub route × every role gets the expected status (routes f
       let body: BodyInit | undefined;
       if (r.method === 'PUT') { headers['content-type'] = 'application/dicom'; body = new Uint8Array(Buffer.from('not dicom')); }
       else if (r.method !== 'GET' && r.method !== 'DELETE') { headers['content-type'] = 'application/json'; body = '{}'; }
-      const res = await fetch(`${p.url}${fill(r.path)}`, { method: r.method, headers, ...(body ? { body } : {}) });
+      const res = await fetch(`${p.url}${fill(r.path, r.method)}`, { method: r.method, headers, ...(body ? { body } : {}) });
       await res.arrayBuffer();
       checked++;
       const expected = c.kind === 'anon' ? [401] : allowed ? null : [403];

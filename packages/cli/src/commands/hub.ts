@@ -86,11 +86,27 @@ export function register(program: Command): void {
     .command('token <code>')
     .description('issue a new uplink token for a site (printed once)')
     .option('--revoke-others', 'revoke the site’s earlier uplink tokens', false)
-    .action(async (code: string, o: { revokeOthers: boolean }, cmd: Command) => {
+    .option('--revoke', 'revoke every active uplink token of the site and issue none (same as `hub site revoke`)', false)
+    .action(async (code: string, o: { revokeOthers: boolean; revoke: boolean }, cmd: Command) => {
       await withHub(cmd, async (h) => {
+        if (o.revoke) {
+          const r = await h.revokeSiteTokens(cliActor(), code);
+          console.log(`${code}: ${r.revoked} uplink token(s) revoked; the site cannot upload until a new token is issued`);
+          return;
+        }
         const t = await h.issueSiteToken(cliActor(), code, { revokeOthers: o.revokeOthers });
         process.stderr.write(`token ${t.tokenId} issued${t.revoked ? `, ${t.revoked} earlier token(s) revoked` : ''}; store it now:\n`);
         console.log(t.token);
+      });
+    });
+
+  site
+    .command('revoke <code>')
+    .description('revoke every active uplink token of a site without issuing a new one')
+    .action(async (code: string, _o: unknown, cmd: Command) => {
+      await withHub(cmd, async (h) => {
+        const r = await h.revokeSiteTokens(cliActor(), code);
+        console.log(`${code}: ${r.revoked} uplink token(s) revoked; the site cannot upload until a new token is issued`);
       });
     });
 

@@ -6,6 +6,8 @@ import { ErrorNote, Loading, Page, Panel, SelectField, Stat, fmtBytes, fmtNum } 
 export interface HubStats {
   totals: { sites: number; patients: number; studies: number; instances: number; bytes: number; clinicalRecords: number; splitConflicts: number };
   overTime: Array<{ period: string; site: string; modality: string; group: string; instances: number }>;
+  patientsOverTime: Array<{ period: string; site: string; group: string; patients: number }>;
+  patientsOverTimeByModality: Array<{ period: string; site: string; modality: string; group: string; patients: number }>;
   completeness: Array<{ site: string; patients: number; fields: Record<string, number> }>;
   distributions: Record<string, Record<string, Array<{ category: string; count: number; share: number; reference: number | null }>>>;
   splitBalance: Array<{ site: string; rule: string; training: number; validation: number; trainingShare: number | null; configuredTrainingPercent: number }>;
@@ -25,16 +27,56 @@ function Figure({ caption, children, table }: { caption: string; children: React
   );
 }
 
-function pivot(rows: HubStats['overTime'], by: 'site' | 'modality' | 'group'): { data: Array<Record<string, number | string>>; keys: string[] } {
-  const keys = [...new Set(rows.map((r) => r[by] || 'unknown'))].sort();
+type Series = { data: Array<Record<string, number | string>>; keys: string[] };
+type Row = { period: string; site: string; group: string; modality?: string };
+
+function pivot<R extends Row>(rows: R[], by: 'site' | 'modality' | 'group', value: (r: R) => number, cumulative: boolean): Series {
+  const keyOf = (r: R) => r[by] || 'unknown';
+  const keys = [...new Set(rows.map(keyOf))].sort();
   const periods = [...new Set(rows.map((r) => r.period))].sort();
   const data = periods.map((p) => {
     const o: Record<string, number | string> = { period: p };
     for (const k of keys) o[k] = 0;
-    for (const r of rows) if (r.period === p) o[r[by] || 'unknown'] = (o[r[by] || 'unknown'] as number) + r.instances;
+    for (const r of rows) if (r.period === p) o[keyOf(r)] = (o[keyOf(r)] as number) + value(r);
     return o;
   });
+  if (cumulative) {
+    const acc: Record<string, number> = {};
+    for (const row of data) for (const k of keys) row[k] = acc[k] = (acc[k] ?? 0) + (row[k] as number);
+  }
   return { data, keys };
+}
+
+/** Counts per period as lines (or stacked bars when there are few periods), with the numbers as a table (a Total column per row). */
+function TimeFigure({ series, caption, testId, stack }: { series: Series; caption: string; testId: string; stack: boolean }) {
+  const total = (r: Record<string, number | string>) => series.keys.reduce((a, k) => a + (r[k] as number), 0);
+  return (
+    <Figure caption={caption} table={
+      <table className="table" data-testid={testId}><thead><tr><th scope="col">Period</th>{series.keys.map((k) => <th scope="col" className="num" key={k}>{k}</th>)}{stack ? <th scope="col" className="num">Total</th> : null}</tr></thead>
+        <tbody>{series.data.map((r) => <tr key={String(r.period)}><th scope="row">{r.period}</th>{series.keys.map((k) => <td className="num" key={k}>{fmtNum(r[k] as number)}</td>)}{stack ? <td className="num" data-col="total">{fmtNum(total(r))}</td> : null}</tr>)}</tbody></table>}>
+      <ResponsiveContainer width="100%" height="100%">
+        {series.data.length > 3 ? (
+          <LineChart accessibilityLayer={false} data={series.data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
+            <CartesianGrid strokeDasharray="3 3" />
+            <XAxis dataKey="period" />
+            <YAxis allowDecimals={false} />
+            <Tooltip />
+            <Legend />
+            {series.keys.map((k, i) => <Line key={k} type="monotone" dataKey={k} stroke={PALETTE[i % PALETTE.length]} strokeWidth={2} dot={series.data.length < 40} isAnimationActive={false} />)}
+          </LineChart>
+        ) : (
+          <BarChart accessibilityLayer={false} data={series.data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
+            <CartesianGrid strokeDasharray="3 3" />
+            <XAxis dataKey="period" />
+            <YAxis allowDecimals={false} />
+            <Tooltip />
+            <Legend />
+            {series.keys.map((k, i) => <Bar key={k} dataKey={k} stackId={stack ? 't' : undefined} fill={PALETTE[i % PALETTE.length]} maxBarSize={120} isAnimationActive={false} />)}
+          </BarChart>
+        )}
+      </ResponsiveContainer>
+    </Figure>
+  );
 }
 
 function heat(v: number): string {
@@ -50,15 +92,11 @@ export function HubDashboard(_props: { params: Record<string, string> }) {
   const st = useApi<HubStats>('/api/hub/v1/stats', { query: { bucket } });
   const s = st.data;
 
-  const time = useMemo(() => {
-    if (!s) return null;
-    const p = pivot(s.overTime, by);
-    if (cumulative) {
-      const acc: Record<string, number> = {};
-      for (const row of p.data) for (const k of p.keys) row[k] = acc[k] = (acc[k] ?? 0) + (row[k] as number);
-    }
-    return p;
-  }, [s, by, cumulative]);
+  const time = useMemo(() => (s ? pivot(s.overTime, by, (r) => r.instances, cumulative) : null), [s, by, cumulative]);
+  // Per modality a patient counts once for each modality they have, so those bars are not stacked into a total.
+  const patients = useMemo(() => (s ? (by === 'modality'
+    ? pivot(s.patientsOverTimeByModality ?? [], by, (r) => r.patients, cumulative)
+    : pivot(s.patientsOverTime ?? [], by, (r) => r.patients, cumulative)) : null), [s, by, cumulative]);
 
   const fields = useMemo(() => (s ? [...new Set(s.completeness.flatMap((c) => Object.keys(c.fields)))].sort() : []), [s]);
 
@@ -77,40 +115,27 @@ export function HubDashboard(_props: { params: Record<string, string> }) {
             <Stat label="Split conflicts" value={<span data-total="splitConflicts">{fmtNum(s.totals.splitConflicts)}</span>} hint={s.totals.splitConflicts ? 'Patients seen in both groups: investigate' : 'None'} />
           </div>
 
-          <Panel title="Instances over time">
-            <div className="filters">
-              <SelectField label="Break down by" name="by" value={by} onChange={(e) => setBy(e.target.value as typeof by)} options={[{ value: 'site', label: 'Site' }, { value: 'modality', label: 'Modality' }, { value: 'group', label: 'Training / validation' }]} />
-              <SelectField label="Period" name="bucket" value={bucket} onChange={(e) => setBucket(e.target.value as typeof bucket)} options={[{ value: 'day', label: 'Day' }, { value: 'month', label: 'Month' }]} />
-              <div className="checkbox field"><input id="f-cumulative" type="checkbox" checked={cumulative} onChange={(e) => setCumulative(e.target.checked)} /><label htmlFor="f-cumulative">Cumulative</label></div>
-            </div>
-            {time && time.data.length ? (
-              <Figure caption={`${cumulative ? 'Cumulative instances' : 'Instances received'} per ${bucket}, by ${by}`} table={
-                <table className="table" data-testid="overtime-table"><thead><tr><th scope="col">Period</th>{time.keys.map((k) => <th scope="col" className="num" key={k}>{k}</th>)}</tr></thead>
-                  <tbody>{time.data.map((r) => <tr key={String(r.period)}><th scope="row">{r.period}</th>{time.keys.map((k) => <td className="num" key={k}>{fmtNum(r[k] as number)}</td>)}</tr>)}</tbody></table>}>
-                <ResponsiveContainer width="100%" height="100%">
-                  {time.data.length > 3 ? (
-                    <LineChart accessibilityLayer={false} data={time.data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
-                      <CartesianGrid strokeDasharray="3 3" />
-                      <XAxis dataKey="period" />
-                      <YAxis allowDecimals={false} />
-                      <Tooltip />
-                      <Legend />
-                      {time.keys.map((k, i) => <Line key={k} type="monotone" dataKey={k} stroke={PALETTE[i % PALETTE.length]} strokeWidth={2} dot={time.data.length < 40} isAnimationActive={false} />)}
-                    </LineChart>
-                  ) : (
-                    <BarChart accessibilityLayer={false} data={time.data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
-                      <CartesianGrid strokeDasharray="3 3" />
-                      <XAxis dataKey="period" />
-                      <YAxis allowDecimals={false} />
-                      <Tooltip />
-                      <Legend />
-                      {time.keys.map((k, i) => <Bar key={k} dataKey={k} stackId="t" fill={PALETTE[i % PALETTE.length]} maxBarSize={120} isAnimationActive={false} />)}
-                    </BarChart>
-                  )}
-                </ResponsiveContainer>
-              </Figure>
-            ) : <p>No instances yet.</p>}
-          </Panel>
+          <div className="filters">
+            <SelectField label="Break down by" name="by" value={by} onChange={(e) => setBy(e.target.value as typeof by)} options={[{ value: 'site', label: 'Site' }, { value: 'modality', label: 'Modality' }, { value: 'group', label: 'Training / validation' }]} />
+            <SelectField label="Period" name="bucket" value={bucket} onChange={(e) => setBucket(e.target.value as typeof bucket)} options={[{ value: 'day', label: 'Day' }, { value: 'month', label: 'Month' }]} />
+            <div className="checkbox field"><input id="f-cumulative" type="checkbox" checked={cumulative} onChange={(e) => setCumulative(e.target.checked)} /><label htmlFor="f-cumulative">Cumulative</label></div>
+          </div>
+          <div className="grid-2">
+            <Panel title="Instances over time">
+              <div data-testid="overtime-instances">
+                {time && time.data.length
+                  ? <TimeFigure series={time} testId="overtime-table" stack caption={`${cumulative ? 'Cumulative instances' : 'Instances received'} per ${bucket}, by ${by}`} />
+                  : <p>No instances yet.</p>}
+              </div>
+            </Panel>
+            <Panel title="Patients over time">
+              <div data-testid="overtime-patients">
+                {patients && patients.data.length
+                  ? <TimeFigure series={patients} testId="patients-overtime-table" stack={by !== 'modality'} caption={`${cumulative ? 'Cumulative new patients' : 'New patients'} per ${bucket} (by first arrival), by ${by}${by === 'modality' ? '; a patient counts once for each modality they have' : ''}`} />
+                  : <p>No patients yet.</p>}
+              </div>
+            </Panel>
+          </div>
 
           <div className="grid-2">
             <Panel title="Split balance per site">

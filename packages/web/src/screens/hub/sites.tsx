@@ -91,6 +91,12 @@ export function HubSites(_props: { params: Record<string, string> }) {
     setMsg(revokeOthers ? `Issued a new token for ${code} and revoked ${r.revoked} earlier token(s).` : `Issued a new token for ${code}.`);
   };
 
+  const revoke = async (code: string) => {
+    const r = await api.del<{ revoked: number }>(`/api/hub/v1/sites/${encodeURIComponent(code)}/tokens`);
+    setToken(null);
+    setMsg(`Revoked ${r.revoked} token(s) of ${code}. No new token was issued; ${code} cannot upload until you issue one.`);
+  };
+
   return (
     <Page title="Sites" intro="Hospitals that contribute to the warehouse. Each site uploads with its own token and can write only as itself. The split rule decides, per patient and for good, whether their data is for training or validation.">
       <Notice text={msg} />
@@ -112,6 +118,7 @@ export function HubSites(_props: { params: Record<string, string> }) {
                         <button type="button" className="btn btn-secondary btn-small" aria-expanded={editing === s.code} onClick={() => setEditing(editing === s.code ? null : s.code)}>Edit rule</button>
                         <ConfirmButton label="Issue token" className="btn btn-secondary btn-small" title={`Issue a token for ${s.code}?`} body={<p>A new upload token is created and shown once. Earlier tokens keep working until you revoke them.</p>} confirmLabel="Issue token" onConfirm={() => issue(s.code, false)} />
                         <ConfirmButton label="Revoke and reissue" danger className="btn btn-danger btn-small" title={`Revoke every token of ${s.code}?`} body={<p>Every earlier token of this site stops working at once, and one new token is issued and shown once. The site cannot upload until it is configured with the new token.</p>} confirmLabel="Revoke and reissue" onConfirm={() => issue(s.code, true)} />
+                        <ConfirmButton label="Revoke" danger className="btn btn-danger btn-small" title={`Revoke every token of ${s.code}?`} body={<p>Every token of this site stops working at once, and no new token is issued. The site cannot upload until you issue it a new token.</p>} confirmLabel="Revoke tokens" onConfirm={() => revoke(s.code)} />
                       </div>
                       {editing === s.code ? <EditSite s={s} onSaved={(m) => { setMsg(m); setEditing(null); sites.reload(); }} /> : null}
                     </td>
